@@ -70,12 +70,18 @@ def _open_target(source: str | Path | bytes | bytearray) -> str | BinaryIO:
     return str(path)
 
 
-def _check_rate(rate: int, what: str) -> None:
+def check_sample_rate(rate: object, what: str = "audio") -> int:
+    """Return ``rate`` as an int, or raise AudioError if it is not a plausible sample rate."""
+    is_number = isinstance(rate, int | float | np.integer | np.floating) and not isinstance(rate, bool)
+    if not is_number or not np.isfinite(rate) or float(rate) != int(rate):
+        raise AudioError(f"{what}: sample rate must be a whole number of Hz, got {rate!r}")
     if not MIN_SAMPLE_RATE <= int(rate) <= MAX_SAMPLE_RATE:
         raise AudioError(
             f"{what}: sample rate {rate} Hz is outside the supported range "
             f"{MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz"
         )
+    return int(rate)
+
 
 
 def probe(source: str | Path | bytes | bytearray) -> AudioInfo:
@@ -86,10 +92,10 @@ def probe(source: str | Path | bytes | bytearray) -> AudioInfo:
         info = sf.info(target)
     except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
         raise AudioError(
-            f"{what}: not a readable audio file ({_short(exc)}); supported formats: "
-            f"{', '.join(SUPPORTED_FORMATS)}"
+            f"{what}: not a readable audio file ({_short(exc)}); it may be truncated, corrupt or not "
+            f"audio at all; supported formats: {', '.join(SUPPORTED_FORMATS)}"
         ) from None
-    _check_rate(info.samplerate, what)
+    check_sample_rate(info.samplerate, what)
     if info.frames <= 0:
         raise AudioError(f"{what}: the file holds no audio samples (zero length)")
     return AudioInfo(info.samplerate, info.channels, info.frames, info.format, info.subtype)
@@ -98,8 +104,11 @@ def probe(source: str | Path | bytes | bytearray) -> AudioInfo:
 def _short(exc: Exception) -> str:
     text = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
     # libsndfile prefixes its reason with the object it tried to open; only the reason helps.
-    text = re.sub(r"^Error (opening|reading) .*?: ", "", text)
-    return text.rstrip(".")[:200]
+    text = re.sub(r"^Error (opening|reading)?.*?:\s*", "", text).rstrip(".")
+    # The mp3 decoder reports junk as a missing file; the file is known to exist by now.
+    if not text or text.startswith("File does not exist"):
+        text = "format not recognised"
+    return text[:200]
 
 
 def _to_frames_first(samples: np.ndarray) -> np.ndarray:
@@ -107,7 +116,9 @@ def _to_frames_first(samples: np.ndarray) -> np.ndarray:
     if samples.ndim == 1:
         return samples[:, None]
     if samples.ndim != 2:
-        raise AudioError(f"audio array must be 1-D or 2-D, got shape {samples.shape}")
+        raise AudioError(
+            f"audio array must be 1-D (samples) or 2-D (samples x channels), got shape {samples.shape}"
+        )
     rows, cols = samples.shape
     # A channel axis is short; the time axis is long.
     return samples.T if rows < cols and rows <= 32 else samples
@@ -123,7 +134,9 @@ def _as_float(samples: np.ndarray) -> np.ndarray:
         return ((samples.astype(np.float64) - mid) / mid).astype(np.float32)
     if samples.dtype.kind == "f":
         return samples.astype(np.float32, copy=False)
-    raise AudioError(f"audio array has unsupported dtype {samples.dtype}; use float or integer samples")
+    raise AudioError(
+        f"audio array has unsupported dtype {samples.dtype}; use float or integer samples (e.g. float32, int16)"
+    )
 
 
 def validate(samples: np.ndarray, what: str = "audio", *, allow_silent: bool = False) -> np.ndarray:
@@ -143,8 +156,8 @@ def resample(samples: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarra
     """Band-limited resampling (soxr, high quality); a no-op when the rates match."""
     if orig_rate == target_rate:
         return samples
-    _check_rate(orig_rate, "resample")
-    _check_rate(target_rate, "resample")
+    check_sample_rate(orig_rate, "resample")
+    check_sample_rate(target_rate, "resample")
     return soxr.resample(samples, orig_rate, target_rate, quality="HQ").astype(np.float32, copy=False)
 
 
@@ -166,6 +179,8 @@ def load_audio(
     ``source`` is a file path (wav, flac, ogg, mp3), the bytes of such a file, or a numpy array
     whose ``sample_rate`` must then be given. Raises :class:`AudioError` for anything unusable.
     """
+    if target_rate is not None:
+        check_sample_rate(target_rate, "target_rate")
     samples, rate = load_audio_with_rate(
         source, sample_rate, max_duration=max_duration, allow_silent=allow_silent
     )
@@ -185,10 +200,9 @@ def load_audio_with_rate(
     what = _describe(source)
     if isinstance(source, np.ndarray):
         if sample_rate is None:
-            raise AudioError("an audio array needs its sample_rate")
-        _check_rate(sample_rate, what)
+            raise AudioError("an audio array needs its sample_rate: call load_audio(array, sample_rate)")
+        rate = check_sample_rate(sample_rate, what)
         frames = _to_frames_first(_as_float(np.asarray(source)))
-        rate = int(sample_rate)
     else:
         if not isinstance(source, str | Path | bytes | bytearray):
             raise AudioError(f"cannot load audio from a {type(source).__name__}; give a path, bytes or array")
@@ -227,6 +241,9 @@ def iter_blocks(
 ) -> Iterator[np.ndarray]:
     """Decode a long file block by block (mono, resampled) so memory stays flat."""
     what = _describe(source)
+    check_sample_rate(target_rate, "target_rate")
+    if not block_seconds > 0:
+        raise AudioError(f"block_seconds must be positive, got {block_seconds}")
     info = probe(source)
     block = max(1, int(block_seconds * info.sample_rate))
     resampler = soxr.ResampleStream(info.sample_rate, target_rate, 1, dtype="float32", quality="HQ")

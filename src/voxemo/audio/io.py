@@ -83,7 +83,6 @@ def check_sample_rate(rate: object, what: str = "audio") -> int:
     return int(rate)
 
 
-
 def probe(source: str | Path | bytes | bytearray) -> AudioInfo:
     """Read the header of an audio file or byte string; raise AudioError if it is not audio."""
     what = _describe(source)
@@ -108,7 +107,7 @@ def _short(exc: Exception) -> str:
     # The mp3 decoder reports junk as a missing file; the file is known to exist by now.
     if not text or text.startswith("File does not exist"):
         text = "format not recognised"
-    return text[:200]
+    return (text[:1].lower() + text[1:])[:200]
 
 
 def _to_frames_first(samples: np.ndarray) -> np.ndarray:
@@ -135,7 +134,8 @@ def _as_float(samples: np.ndarray) -> np.ndarray:
     if samples.dtype.kind == "f":
         return samples.astype(np.float32, copy=False)
     raise AudioError(
-        f"audio array has unsupported dtype {samples.dtype}; use float or integer samples (e.g. float32, int16)"
+        f"audio array has unsupported dtype {samples.dtype}; "
+        "use float or integer samples (e.g. float32, int16)"
     )
 
 

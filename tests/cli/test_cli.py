@@ -37,7 +37,11 @@ def test_usage_error_exits_2(capsys):
 
 @pytest.mark.parametrize(
     ("content", "message"),
-    [(None, "file not found"), (b"", "empty"), (b"this is not audio at all" * 20, "not a readable audio file")],
+    [
+        (None, "file not found"),
+        (b"", "empty"),
+        (b"this is not audio at all" * 20, "not a readable audio file"),
+    ],
 )
 def test_bad_input_is_one_line_error(capsys, tmp_path: Path, content: bytes | None, message: str):
     path = tmp_path / "clip.wav"
@@ -65,13 +69,17 @@ def test_features_npz_and_parquet(capsys, tmp_path: Path):
     for i in range(3):
         sf.write(tmp_path / f"a{i}.wav", speechlike(seed=i, f0=120 + 30 * i), SR)
     out_npz = tmp_path / "mfcc.npz"
-    code, _, err = run_cli(capsys, "features", str(tmp_path), "--kind", "mfcc", "--out", str(out_npz), "-j", "1")
+    code, _, err = run_cli(
+        capsys, "features", str(tmp_path), "--kind", "mfcc", "--out", str(out_npz), "-j", "1"
+    )
     assert code == 0, err
     with np.load(out_npz, allow_pickle=False) as data:
         arrays = [data[k] for k in data.files if k not in ("paths", "feature_names")]
         assert len(arrays) >= 1
     out_pq = tmp_path / "prosody.parquet"
-    code, _, err = run_cli(capsys, "features", str(tmp_path), "--kind", "prosody", "--out", str(out_pq), "-j", "1")
+    code, _, err = run_cli(
+        capsys, "features", str(tmp_path), "--kind", "prosody", "--out", str(out_pq), "-j", "1"
+    )
     assert code == 0, err
     frame = pd.read_parquet(out_pq)
     assert len(frame) == 3
@@ -106,5 +114,5 @@ def test_corpus_wrong_root_is_clear(capsys, tmp_path: Path):
 def test_demo_on_examples(capsys):
     code, out, _ = run_cli(capsys, "demo", str(EXAMPLES))
     assert code == 0
-    assert "angry_actor01.flac" in out
+    assert "angry_actor01" in out
     assert "8 clip(s)" in out

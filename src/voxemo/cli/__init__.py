@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import sys
 
-from voxemo.cli.app import app, console, err_console  # noqa: F401  (re-exported for sub-modules)
 from voxemo.cli import audio_cmds, data_cmds, demo_cmds  # noqa: F401  (registers commands)
+from voxemo.cli.app import app, console, err_console  # noqa: F401  (re-exported for sub-modules)
 from voxemo.errors import VoxemoError
 
 

@@ -24,7 +24,9 @@ def expand_audio_paths(paths: list[Path]) -> list[Path]:
         else:
             found.append(path)
     if not found:
-        raise AudioError(f"no audio files ({', '.join(AUDIO_SUFFIXES)}) found in {', '.join(map(str, paths))}")
+        raise AudioError(
+            f"no audio files ({', '.join(AUDIO_SUFFIXES)}) found in {', '.join(map(str, paths))}"
+        )
     return found
 
 
@@ -86,9 +88,15 @@ def inspect_command(
 @app.command("features")
 def features_command(
     paths: list[Path] = typer.Argument(..., help="Audio files or folders (searched recursively)."),
-    kind: str = typer.Option("mfcc", "--kind", help="Extractor: logmel, mfcc, prosody, egemaps, chroma, "
-                             "contrast or any '<frame-kind>-stats' (see `voxemo features-list`)."),
-    out: Path = typer.Option(..., "--out", help="Output file: .npz (any kind) or .parquet (utterance level)."),
+    kind: str = typer.Option(
+        "mfcc",
+        "--kind",
+        help="Extractor: logmel, mfcc, prosody, egemaps, chroma, "
+        "contrast or any '<frame-kind>-stats' (see `voxemo features-list`).",
+    ),
+    out: Path = typer.Option(
+        ..., "--out", help="Output file: .npz (any kind) or .parquet (utterance level)."
+    ),
     jobs: int | None = typer.Option(None, "--jobs", "-j", help="Worker processes (default: all CPUs)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the feature cache."),
 ) -> None:
@@ -112,5 +120,7 @@ def features_list_command() -> None:
     for column in ("name", "level", "dim", "description"):
         table.add_column(column)
     for info in list_features():
-        table.add_row(str(info["name"]), str(info["level"]), str(info["dim"]), str(info.get("description", "")))
+        table.add_row(
+            str(info["name"]), str(info["level"]), str(info["dim"]), str(info.get("description", ""))
+        )
     console.print(table)

@@ -19,7 +19,9 @@ def corpora_command() -> None:
     for column in ("name", "language", "layout", "description"):
         table.add_column(column, overflow="fold")
     for info in list_corpora():
-        table.add_row(info["name"], info.get("language", ""), info.get("layout", ""), info.get("description", ""))
+        table.add_row(
+            info["name"], info.get("language", ""), info.get("layout", ""), info.get("description", "")
+        )
     console.print(table)
 
 

@@ -32,34 +32,34 @@ def demo_command(
     mfcc = get_extractor("mfcc")
     config = PreprocessConfig(normalize="rms", trim_silence=True)
     table = Table(title=f"voxemo demo: {len(files)} clip(s), preprocessing + features")
-    columns = ("file", "dur s", "speech", "trimmed s", "RMS dBFS", "F0 mean Hz", "F0 range st",
-               "syll/s", "jitter %", "shimmer %", "HNR dB", "log-mel", "MFCC+d")
+    columns = ("file", "sec", "speech", "dBFS", "F0 Hz", "F0 st", "syl/s", "jit%", "shim%", "HNR")
     for column in columns:
-        table.add_column(column, justify="left" if column == "file" else "right")
+        table.add_column(column, justify="left" if column == "file" else "right", no_wrap=True)
+    shapes: dict[str, tuple[int, ...]] = {}
     for path in files:
         samples = load_audio(path)
         summary = summarize(samples, 16_000)
         clean = preprocess(samples, 16_000, config)
         values = dict(zip(prosody.feature_names(), prosody.extract(clean), strict=True))
+        shapes = {"log-mel": logmel.extract(clean).shape, "MFCC+deltas": mfcc.extract(clean).shape}
         table.add_row(
-            path.name,
-            f"{summary['duration_s']:.2f}",
+            path.stem,
+            f"{summary['duration_s']:.1f}",
             f"{summary['speech_ratio']:.0%}",
-            f"{clean.size / 16_000:.2f}",
-            f"{summary['rms_dbfs']:.1f}",
-            _fmt(values, "f0_mean_hz", "{:.0f}"),
-            _fmt(values, "f0_range_st", "{:.1f}"),
-            _fmt(values, "speaking_rate", "{:.1f}"),
-            _fmt(values, "jitter_local", "{:.2%}", scale=1.0),
-            _fmt(values, "shimmer_local", "{:.2%}", scale=1.0),
-            _fmt(values, "hnr_db", "{:.1f}"),
-            "x".join(map(str, logmel.extract(clean).shape)),
-            "x".join(map(str, mfcc.extract(clean).shape)),
+            f"{summary['rms_dbfs']:.0f}",
+            _fmt(values, "f0_hz_mean", "{:.0f}"),
+            _fmt(values, "f0_st_range", "{:.1f}"),
+            _fmt(values, "syllable_rate", "{:.1f}"),
+            _fmt(values, "jitter_local", "{:.1f}", scale=100.0),
+            _fmt(values, "shimmer_local", "{:.1f}", scale=100.0),
+            _fmt(values, "hnr_db", "{:.0f}"),
         )
     console.print(table)
     console.print(
-        "Speech = share of the clip with speech (energy VAD); trimmed = length after silence trimming; "
-        "F0 from Praat; st = semitones; syll/s = syllable nuclei per second (speaking-rate proxy)."
+        "speech = share of the clip with speech (energy VAD); dBFS = RMS loudness; F0 from Praat "
+        "(mean, range in semitones); syl/s = syllable nuclei per second; jit/shim = local jitter and "
+        "shimmer; HNR in dB. Features of the last clip after trimming: "
+        + ", ".join(f"{name} {'x'.join(map(str, shape))}" for name, shape in shapes.items())
     )
 
 

@@ -116,3 +116,10 @@ def test_demo_on_examples(capsys):
     assert code == 0
     assert "angry_actor01" in out
     assert "8 clip(s)" in out
+
+
+def test_features_list_shows_dimensions(capsys):
+    code, out, _ = run_cli(capsys, "features-list")
+    assert code == 0
+    assert "egemaps" in out and "88" in out
+    assert "mfcc-stats" in out

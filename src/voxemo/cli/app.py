@@ -9,7 +9,7 @@ from rich.console import Console
 
 app = typer.Typer(
     name="voxemo",
-    help="Speech emotion recognition: inspect audio, load corpora, extract features, train and evaluate models.",
+    help="Speech emotion recognition: inspect audio, load corpora, extract features, train, evaluate.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

@@ -120,7 +120,5 @@ def features_list_command() -> None:
     for column in ("name", "level", "dim", "description"):
         table.add_column(column)
     for info in list_features():
-        table.add_row(
-            str(info["name"]), str(info["level"]), str(info["dim"]), str(info.get("description", ""))
-        )
+        table.add_row(info.name, info.level, str(info.dim), info.description)
     console.print(table)

@@ -1,1 +1,35 @@
-"""voxemo.models"""
+"""Neural emotion models: a registry of families sharing the log-mel front end.
+
+``build_model(ModelConfig(name="cnn"), num_classes)``; families: ``mlp`` (utterance feature
+vectors), ``cnn``, ``crnn`` and ``tcn`` (waveform in, log-mel front end inside).
+"""
+
+# Importing the family modules registers them.
+from voxemo.models import cnn, crnn, mlp, tcn
+from voxemo.models.base import (
+    MODELS,
+    EmotionModel,
+    ModelConfig,
+    SpectrogramModel,
+    build_model,
+    model_input_kind,
+    register_model,
+)
+from voxemo.models.frontend import FrontendConfig, LogMelFrontend, mask_from_lengths
+
+__all__ = [
+    "MODELS",
+    "EmotionModel",
+    "FrontendConfig",
+    "LogMelFrontend",
+    "ModelConfig",
+    "SpectrogramModel",
+    "build_model",
+    "cnn",
+    "crnn",
+    "mask_from_lengths",
+    "mlp",
+    "model_input_kind",
+    "register_model",
+    "tcn",
+]

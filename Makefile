@@ -25,6 +25,7 @@ demo: $(STAMP)
 	$(BIN)/voxemo demo
 
 test: $(STAMP)
+	bash scripts/install_browser.sh || echo "chromium could not be installed: the browser test will skip"
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 

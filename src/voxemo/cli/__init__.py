@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import sys
 
-from voxemo.cli import audio_cmds, data_cmds, demo_cmds  # noqa: F401  (registers commands)
+# Importing the command modules registers their commands on `app`.
+from voxemo.cli import (  # noqa: F401
+    audio_cmds,
+    data_cmds,
+    demo_cmds,
+    predict_cmds,
+    serve_cmds,
+    train_cmds,
+)
 from voxemo.cli.app import app, console, err_console  # noqa: F401  (re-exported for sub-modules)
 from voxemo.errors import VoxemoError
 

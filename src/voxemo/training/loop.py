@@ -1,0 +1,466 @@
+"""The training loop: augmentation, early stopping on validation UA, resumable checkpoints.
+
+``train(config, train_set, val_set, out_dir)`` fits one model and writes its bundle into
+``out_dir`` (``model.safetensors`` + ``config.json``), TensorBoard logs into ``out_dir/tb`` and
+the resumable state of the last finished epoch into ``out_dir/last``. Model selection and early
+stopping look at the validation set only (UA, ties broken by lower validation loss).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from voxemo.errors import ConfigError, ModelError
+from voxemo.models import EmotionModel, build_model, model_input_kind
+from voxemo.training import augment
+from voxemo.training.checkpoint import load_state, save_bundle, save_state
+from voxemo.training.config import TrainConfig
+from voxemo.training.data import (
+    LabelEncoder,
+    UtteranceData,
+    as_data,
+    class_weights,
+    epoch_order,
+    length_sorted_batches,
+    pad_waveforms,
+    stack_features,
+)
+
+LAST_DIR = "last"
+
+
+@dataclass
+class EpochRecord:
+    epoch: int
+    train_loss: float
+    val_loss: float
+    val_ua: float
+    val_wa: float
+    lr: float
+    seconds: float
+
+
+@dataclass
+class History:
+    """Per-epoch curves, one list per quantity (index i = epoch ``epoch[i]``)."""
+
+    epoch: list[int] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    val_ua: list[float] = field(default_factory=list)
+    val_wa: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+
+    @classmethod
+    def from_records(cls, records: Sequence[EpochRecord]) -> History:
+        history = cls()
+        for record in records:
+            for name, value in asdict(record).items():
+                getattr(history, name).append(value)
+        return history
+
+    def records(self) -> list[EpochRecord]:
+        return [EpochRecord(*values) for values in zip(*asdict(self).values(), strict=True)]
+
+    def __len__(self) -> int:
+        return len(self.epoch)
+
+
+@dataclass
+class TrainResult:
+    model: EmotionModel
+    labels: list[str]
+    history: History
+    best_epoch: int
+    config: TrainConfig
+    out_dir: Path | None
+
+    @property
+    def best(self) -> EpochRecord | None:
+        return next((r for r in self.history.records() if r.epoch == self.best_epoch), None)
+
+
+# ---- metrics (kept local: evaluation is downstream of training)
+
+
+def unweighted_accuracy(targets: np.ndarray, predictions: np.ndarray) -> float:
+    """Mean per-class recall over the classes present in ``targets`` (balanced accuracy)."""
+    recalls = [float(np.mean(predictions[targets == c] == c)) for c in np.unique(targets)]
+    return float(np.mean(recalls)) if recalls else float("nan")
+
+
+def weighted_accuracy(targets: np.ndarray, predictions: np.ndarray) -> float:
+    return float(np.mean(targets == predictions)) if targets.size else float("nan")
+
+
+# ---------------------------------------------------------------- batching
+
+
+def _min_samples(config: TrainConfig) -> int:
+    return int(config.inputs.min_seconds * config.inputs.sample_rate)
+
+
+def _collate(model: EmotionModel, arrays: Sequence[np.ndarray], min_samples: int):
+    if model.input_kind == "features":
+        return stack_features(arrays)
+    return pad_waveforms(arrays, min_samples)
+
+
+@torch.no_grad()
+def predict_logits(
+    model: EmotionModel,
+    inputs: UtteranceData | Sequence[np.ndarray],
+    batch_size: int = 32,
+    *,
+    max_samples: int = 0,
+    min_samples: int = 8000,
+) -> np.ndarray:
+    """Eval-mode logits (n, C) in input order; waveforms longer than ``max_samples`` are centre-cropped."""
+    model.eval()
+    if isinstance(inputs, UtteranceData):
+        inputs = inputs.inputs
+    if model.input_kind == "waveform" and max_samples > 0:
+        inputs = [augment.center_crop(np.asarray(x), max_samples) for x in inputs]
+    out = np.zeros((len(inputs), model.num_classes), dtype=np.float32)
+    for batch in length_sorted_batches(inputs, batch_size):
+        x, lengths = _collate(model, [inputs[i] for i in batch], min_samples)
+        out[batch] = model(x, lengths).numpy()
+    return out
+
+
+def predict_proba(
+    model: EmotionModel, inputs: UtteranceData | Sequence[np.ndarray], batch_size: int = 32, **kwargs: Any
+) -> np.ndarray:
+    """Class probabilities (n, C) for waveforms or feature vectors (or UtteranceData), in input order."""
+    logits = torch.from_numpy(predict_logits(model, inputs, batch_size, **kwargs))
+    return torch.softmax(logits, dim=1).numpy()
+
+
+# ---------------------------------------------------------------- optimiser and schedule
+
+
+def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    opt = config.optim
+    # No weight decay on norms and biases: decaying them only hurts small models.
+    decay = [p for n, p in model.named_parameters() if p.ndim > 1]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
+    groups = [{"params": decay, "weight_decay": opt.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if opt.name == "sgd":
+        return torch.optim.SGD(groups, lr=opt.lr, momentum=0.9, nesterov=True)
+    if opt.name == "adam":
+        return torch.optim.Adam(groups, lr=opt.lr)
+    return torch.optim.AdamW(groups, lr=opt.lr)
+
+
+def _scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, total_steps: int):
+    opt = config.optim
+    if opt.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=opt.lr, total_steps=total_steps, pct_start=max(opt.warmup_fraction, 1e-3)
+        )
+    warmup = int(opt.warmup_fraction * total_steps)
+
+    def factor(step: int) -> float:
+        if opt.schedule == "constant":
+            return 1.0
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, total_steps - warmup)
+        return 0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+# ---------------------------------------------------------------- the loop
+
+
+class _Trainer:
+    """State of one training run; split into methods so each step reads on its own."""
+
+    def __init__(
+        self, config: TrainConfig, train: UtteranceData, val: UtteranceData | None, out_dir: Path | None
+    ) -> None:
+        self.config = config
+        self.out_dir = out_dir
+        self.encoder = LabelEncoder(config.labels or [])
+        self.train_data, self.val_data = train, val
+        self.train_targets = self.encoder.encode(train.labels)
+        self.val_targets = self.encoder.encode(val.labels) if val is not None else None
+        self.rng = np.random.default_rng(config.seed)
+        torch.manual_seed(config.seed)
+        self.model = build_model(config.model, len(self.encoder.labels))
+        self.model.fit_normalizer(train.inputs)
+        self.steps_per_epoch = self._batches_per_epoch()
+        self.optimizer = _optimizer(self.model, config)
+        self.scheduler = _scheduler(self.optimizer, config, config.epochs * self.steps_per_epoch)
+        weights = class_weights(self.train_targets, len(self.encoder.labels))
+        self.loss_weights = weights if config.balance == "weights" else None
+        sr = config.inputs.sample_rate
+        crop = int(config.inputs.crop_seconds * sr)
+        self.augmenter = augment.WaveformAugmenter(config.augment, sr, crop)
+        self.history: list[EpochRecord] = []
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.best_key: tuple[float, float] = (-math.inf, -math.inf)
+        self.best_epoch = 0
+        self.bad_epochs = 0
+
+    def _batches_per_epoch(self) -> int:
+        n = len(self.train_data)
+        full, rest = divmod(n, self.config.batch_size)
+        return full + (1 if rest >= 2 else 0)  # a batch of one breaks batch norm
+
+    # -- one epoch
+    def train_epoch(self) -> float:
+        cfg = self.config
+        self.model.train()
+        order = epoch_order(self.train_targets, len(self.encoder.labels), cfg.balance, self.rng)
+        total, count = 0.0, 0
+        for step in range(self.steps_per_epoch):
+            batch = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+            loss = self.train_step(batch)
+            total += loss * len(batch)
+            count += len(batch)
+        return total / max(count, 1)
+
+    def train_step(self, batch: np.ndarray) -> float:
+        cfg, model = self.config, self.model
+        arrays = [self.train_data.inputs[i] for i in batch]
+        if model.input_kind == "waveform":
+            arrays = [self.augmenter(np.asarray(x, dtype=np.float32), self.rng) for x in arrays]
+        x, lengths = _collate(model, arrays, _min_samples(cfg))
+        with torch.no_grad():
+            features, lengths = model.encode_input(x, lengths)
+            if model.input_kind == "waveform":
+                features = augment.spec_augment(features, lengths, cfg.augment, self.rng)
+        targets = torch.from_numpy(self.train_targets[batch])
+        use_mixup = cfg.augment.mixup_alpha > 0 and self.rng.random() < cfg.augment.mixup_prob
+        if use_mixup:
+            features, lengths, partner, lam = augment.mixup(
+                features, lengths, cfg.augment.mixup_alpha, self.rng
+            )
+        logits = model.classify(features, lengths)
+        loss = self._loss(logits, targets)
+        if use_mixup:
+            loss = lam * loss + (1.0 - lam) * self._loss(logits, targets[partner])
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.optim.grad_clip > 0:
+            nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        return float(loss.detach())
+
+    def _loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return nn.functional.cross_entropy(
+            logits, targets, weight=self.loss_weights, label_smoothing=self.config.label_smoothing
+        )
+
+    def validate(self) -> tuple[float, float, float]:
+        if self.val_data is None or self.val_targets is None:
+            return float("nan"), float("nan"), float("nan")
+        cfg = self.config.inputs
+        logits = predict_logits(
+            self.model,
+            self.val_data.inputs,
+            self.config.batch_size,
+            max_samples=int(cfg.eval_max_seconds * cfg.sample_rate),
+            min_samples=_min_samples(self.config),
+        )
+        loss = nn.functional.cross_entropy(torch.from_numpy(logits), torch.from_numpy(self.val_targets))
+        predictions = logits.argmax(axis=1)
+        return (
+            float(loss),
+            unweighted_accuracy(self.val_targets, predictions),
+            weighted_accuracy(self.val_targets, predictions),
+        )
+
+    def select(self, record: EpochRecord) -> bool:
+        """Keep the weights of the best validation epoch; True when training should stop."""
+        has_val = self.val_data is not None
+        key = (record.val_ua, -record.val_loss) if has_val else (record.epoch, 0.0)
+        if key > self.best_key:
+            self.best_key, self.best_epoch, self.bad_epochs = key, record.epoch, 0
+            self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            return False
+        self.bad_epochs += 1
+        return _stopped_early(self)
+
+    # -- resumable state
+    def state(self, epoch: int) -> dict[str, Any]:
+        return {
+            "epoch": epoch,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "numpy_rng": self.rng.bit_generator.state,
+            "torch_rng": torch.get_rng_state(),
+            "history": [asdict(r) for r in self.history],
+            "best_state": self.best_state,
+            "best_key": list(self.best_key),
+            "best_epoch": self.best_epoch,
+            "bad_epochs": self.bad_epochs,
+            "config": self.config.to_dict(),
+        }
+
+    def restore(self, state: dict[str, Any]) -> int:
+        if state.get("config") != self.config.to_dict():
+            raise ModelError("the checkpoint in last/ was made with a different config; start without resume")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.rng.bit_generator.state = state["numpy_rng"]
+        torch.set_rng_state(state["torch_rng"])
+        self.history = [EpochRecord(**r) for r in state["history"]]
+        self.best_state = state["best_state"]
+        self.best_key = tuple(state["best_key"])
+        self.best_epoch = state["best_epoch"]
+        self.bad_epochs = state["bad_epochs"]
+        return int(state["epoch"])
+
+
+def _resolve_config(config: TrainConfig, train: UtteranceData) -> TrainConfig:
+    """Fill in what the data decides: the label list and the MLP input size."""
+    labels = list(config.labels or train.classes or sorted(set(train.labels)))
+    if len(labels) < 2:
+        raise ConfigError(f"training needs at least 2 emotion classes, got {labels}")
+    model = config.model
+    if model_input_kind(model) == "features":
+        dims = {x.size for x in train.inputs}
+        if len(dims) != 1:
+            raise ModelError(f"feature vectors of different lengths {sorted(dims)}; use one extractor")
+        model = model.replace(params={**model.params, "input_dim": dims.pop()})
+    return config.replace(labels=labels, model=model)
+
+
+def _tensorboard(out_dir: Path | None, enabled: bool, purge_step: int):
+    if out_dir is None or not enabled:
+        return None
+    from torch.utils.tensorboard import SummaryWriter  # slow import; only when asked for
+
+    return SummaryWriter(log_dir=str(out_dir / "tb"), purge_step=purge_step or None)
+
+
+def _log(writer, record: EpochRecord) -> None:
+    if writer is None:
+        return
+    for tag, value in [
+        ("loss/train", record.train_loss),
+        ("loss/val", record.val_loss),
+        ("val/ua", record.val_ua),
+        ("val/wa", record.val_wa),
+        ("lr", record.lr),
+    ]:
+        writer.add_scalar(tag, value, record.epoch)
+    writer.flush()
+
+
+def train(
+    config: TrainConfig,
+    train_set: pd.DataFrame | UtteranceData,
+    val_set: pd.DataFrame | UtteranceData | None,
+    out_dir: str | Path | None,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    on_epoch_end: Callable[[EpochRecord], None] | None = None,
+) -> TrainResult:
+    """Train ``config.model`` on ``train_set``, select on ``val_set``, write a bundle into ``out_dir``.
+
+    ``train_set``/``val_set``: utterance tables (``path``, ``emotion``) or prepared
+    :class:`UtteranceData`. ``resume=True`` continues from ``out_dir/last`` when it exists.
+    ``out_dir=None`` trains in memory only (no bundle, logs or resume).
+    """
+    from tqdm.auto import tqdm
+
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, config.num_threads))
+    try:
+        kind = model_input_kind(config.model)
+        train_data = as_data(train_set, kind, config.inputs)
+        val_data = as_data(val_set, kind, config.inputs) if val_set is not None else None
+        config = _resolve_config(config, train_data)
+        out = Path(out_dir) if out_dir is not None else None
+        trainer = _Trainer(config, train_data, val_data, out)
+        start = 0
+        if resume and out is not None and (out / LAST_DIR / "state.json").is_file():
+            start = trainer.restore(load_state(out / LAST_DIR))
+        writer = _tensorboard(out, config.tensorboard, start)
+        bar = tqdm(range(start, config.epochs), desc="train", unit="epoch", disable=not progress, leave=False)
+        stopped = _stopped_early(trainer)
+        for epoch in bar if not stopped else []:
+            began = time.perf_counter()
+            lr = trainer.optimizer.param_groups[0]["lr"]
+            train_loss = trainer.train_epoch()
+            val_loss, val_ua, val_wa = trainer.validate()
+            record = EpochRecord(
+                epoch + 1, train_loss, val_loss, val_ua, val_wa, lr, time.perf_counter() - began
+            )
+            trainer.history.append(record)
+            stop = trainer.select(record)
+            bar.set_postfix(loss=f"{train_loss:.3f}", val_ua=f"{val_ua:.3f}", best=trainer.best_epoch)
+            _log(writer, record)
+            if out is not None:
+                save_state(out / LAST_DIR, trainer.state(epoch + 1))
+            if on_epoch_end is not None:
+                on_epoch_end(record)
+            if stop:
+                break
+        if writer is not None:
+            writer.close()
+        return _finish(trainer, out)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _stopped_early(trainer: _Trainer) -> bool:
+    """Patience exhausted (after ``min_epochs``) on a run with a validation set."""
+    cfg = trainer.config
+    past_minimum = bool(trainer.history) and trainer.history[-1].epoch >= cfg.min_epochs
+    return trainer.val_data is not None and 0 < cfg.patience <= trainer.bad_epochs and past_minimum
+
+
+def _finish(trainer: _Trainer, out: Path | None) -> TrainResult:
+    model = trainer.model
+    if trainer.best_state is not None:
+        model.load_state_dict(trainer.best_state)
+    model.eval()
+    labels = trainer.encoder.labels
+    history = History.from_records(trainer.history)
+    result = TrainResult(model, labels, history, trainer.best_epoch, trainer.config, out)
+    if out is not None:
+        best = result.best
+        metadata = {
+            "best_epoch": trainer.best_epoch,
+            "val_ua": best.val_ua if best else None,
+            "val_wa": best.val_wa if best else None,
+            "val_loss": best.val_loss if best else None,
+            "n_train": len(trainer.train_data),
+            "n_val": len(trainer.val_data) if trainer.val_data is not None else 0,
+            "train_speakers": sorted(set(trainer.train_data.speakers)),
+            "val_speakers": sorted(set(trainer.val_data.speakers)) if trainer.val_data else [],
+            "history": asdict(history),
+        }
+        save_bundle(out, model, trainer.config, labels, _finite(metadata))
+    return result
+
+
+def _finite(value: Any) -> Any:
+    """NaN/inf -> None so config.json stays strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value

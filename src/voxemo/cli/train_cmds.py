@@ -34,10 +34,26 @@ def train_command(
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from OUT/last/."),
 ) -> None:
     """Train one model on the recipe's corpora; validation speakers are carved from the training speakers."""
-    from voxemo.training.cli_train import train_from_config
+    from voxemo.evaluation.heldout import evaluate_heldout
+    from voxemo.training.cli_train import (
+        load_train_config,
+        load_training_table,
+        split_test_speakers,
+        train_from_config,
+    )
 
-    bundle = train_from_config(config, overrides or [], _parse_roots(root), out_dir=out, resume=resume)
+    roots = _parse_roots(root)
+    bundle = train_from_config(config, overrides or [], roots, out_dir=out, resume=resume)
     console.print(f"model bundle written to [bold]{bundle}[/]")
+    recipe = load_train_config(config, overrides or [])
+    if recipe.data.test_speakers:
+        _, held = split_test_speakers(load_training_table(recipe, roots), recipe.data.test_speakers)
+        scores = evaluate_heldout(bundle, held)
+        console.print(
+            f"held-out speakers ({len(scores['speakers'])}, {scores['n']} clips): UA {scores['ua']:.3f}, "
+            f"WA {scores['wa']:.3f}, macro-F1 {scores['macro_f1']:.3f}; per corpus UA "
+            + ", ".join(f"{k} {v:.3f}" for k, v in scores["per_corpus"].items())
+        )
 
 
 @app.command("evaluate")

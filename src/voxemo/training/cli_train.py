@@ -70,10 +70,37 @@ def load_training_table(
         root = (corpus_roots or {}).get(name) or entry.get("root")
         if not name or not root:
             raise ConfigError(f"data.corpora entry {entry} needs a name and a root folder")
-        table = _load_corpus(name, root, config.data.emotions).copy()
+        table = _load_corpus(name, root, None).copy()
         table["speaker"] = f"{name}:" + table["speaker"].astype(str)  # speakers are unique per corpus only
         tables.append(table)
-    return pd.concat(tables, ignore_index=True)
+    table = pd.concat(tables, ignore_index=True)
+    return _keep_emotions(table, config.data.emotions)
+
+
+def _keep_emotions(table: pd.DataFrame, emotions: Sequence[str] | None) -> pd.DataFrame:
+    """Rows of the wanted emotions; a corpus may lack some of them, but every one must occur somewhere."""
+    if not emotions:
+        return table
+    missing = sorted(set(emotions) - set(table["emotion"]))
+    if missing:
+        raise ConfigError(
+            f"data.emotions {', '.join(missing)} occur in none of the corpora; "
+            f"they hold: {', '.join(sorted(table['emotion'].unique()))}"
+        )
+    return table[table["emotion"].isin(list(emotions))].reset_index(drop=True)
+
+
+def split_test_speakers(table: pd.DataFrame, speakers: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(rest, held-out) by the ``corpus:speaker`` names of ``data.test_speakers``."""
+    wanted = {str(s) for s in speakers}
+    unknown = sorted(wanted - set(table["speaker"].astype(str)))
+    if unknown:
+        raise ConfigError(
+            f"data.test_speakers {', '.join(unknown)} are not in the training corpora; "
+            "write them as corpus:speaker, e.g. emodb:03"
+        )
+    held = table["speaker"].astype(str).isin(wanted)
+    return table[~held].reset_index(drop=True), table[held].reset_index(drop=True)
 
 
 def split_validation_speakers(
@@ -101,7 +128,7 @@ def train_from_config(
 ) -> Path:
     """Train the recipe on its corpora (validation speakers carved out) and return the bundle folder."""
     config = load_train_config(path_or_config, overrides)
-    table = load_training_table(config, corpus_roots)
+    table, _ = split_test_speakers(load_training_table(config, corpus_roots), config.data.test_speakers)
     train_table, val_table = split_validation_speakers(table, config.data.val_speakers, config.seed)
     destination = Path(out_dir or config.out_dir)
     train(config, train_table, val_table, destination, resume=resume, progress=progress)

@@ -90,6 +90,9 @@ class DataConfig(Config):
     emotions: list[str] | None = None
     #: Validation speakers carved from the training speakers: a count (>= 1) or a fraction (< 1).
     val_speakers: float = 0.2
+    #: Speakers (``corpus:speaker``) kept out of training and validation entirely, so the trained
+    #: model can be scored on voices it never heard (``voxemo train`` reports it in heldout.json).
+    test_speakers: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -1,0 +1,38 @@
+"""Score a trained bundle on speakers it never heard (``data.test_speakers`` of its recipe)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from voxemo.evaluation.metrics import summarize
+from voxemo.io import atomic_write_text
+
+HELDOUT_FILE = "heldout.json"
+
+
+def evaluate_heldout(bundle_dir: str | Path, table: pd.DataFrame) -> dict[str, Any]:
+    """UA/WA/macro-F1 and per-corpus UA of the bundle on ``table``; written to ``heldout.json``."""
+    from voxemo.training.checkpoint import load_bundle
+    from voxemo.training.data import build_dataset
+    from voxemo.training.loop import predict_proba
+
+    model, bundle = load_bundle(bundle_dir)
+    labels = list(bundle.labels)
+    data = build_dataset(table, bundle.train_config, labels=labels)
+    probs = predict_proba(model, data)
+    predicted = np.asarray(labels)[probs.argmax(axis=1)]
+    truth = table["emotion"].astype(str).to_numpy()
+    result = summarize(truth, predicted, labels, probs=probs)
+    result["per_corpus"] = {
+        corpus: summarize(truth[mask], predicted[mask], labels)["ua"]
+        for corpus, mask in ((c, (table["corpus"] == c).to_numpy()) for c in sorted(table["corpus"].unique()))
+    }
+    result["speakers"] = sorted(table["speaker"].astype(str).unique())
+    result["n"] = len(table)
+    atomic_write_text(Path(bundle_dir) / HELDOUT_FILE, json.dumps(result, indent=2, default=float))
+    return result

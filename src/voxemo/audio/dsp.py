@@ -7,6 +7,7 @@ with the same arguments and the torch front end of the models can be checked aga
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import numpy as np
@@ -223,3 +224,46 @@ def power_to_db(
 ) -> np.ndarray:
     """``10 * log10(max(amin, S) / ref)``, floored ``top_db`` below the maximum (librosa conventions)."""
     return _to_db(power, 10.0, ref, amin, top_db)
+
+
+# -- mel filterbank (Slaney mel scale and area normalisation, as librosa's default) ---------------
+
+_MEL_LINEAR_STEP = 200.0 / 3.0  # Hz per mel below 1 kHz
+_MEL_BREAK_HZ = 1000.0
+_MEL_BREAK = _MEL_BREAK_HZ / _MEL_LINEAR_STEP
+_MEL_LOG_STEP = np.log(6.4) / 27.0
+
+
+def hz_to_mel(hz: np.ndarray | float) -> np.ndarray:
+    """Slaney mel scale: linear below 1 kHz, logarithmic above."""
+    hz = np.asarray(hz, dtype=np.float64)
+    linear = hz / _MEL_LINEAR_STEP
+    log = _MEL_BREAK + np.log(np.maximum(hz, 1e-10) / _MEL_BREAK_HZ) / _MEL_LOG_STEP
+    return np.where(hz >= _MEL_BREAK_HZ, log, linear)
+
+
+def mel_to_hz(mel: np.ndarray | float) -> np.ndarray:
+    mel = np.asarray(mel, dtype=np.float64)
+    linear = mel * _MEL_LINEAR_STEP
+    log = _MEL_BREAK_HZ * np.exp(_MEL_LOG_STEP * (mel - _MEL_BREAK))
+    return np.where(mel >= _MEL_BREAK, log, linear)
+
+
+@functools.lru_cache(maxsize=16)
+def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> np.ndarray:
+    """Triangular mel filters ``(n_fft // 2 + 1, n_mels)``, each normalised to unit area.
+
+    The same numbers as ``librosa.filters.mel`` (Slaney scale and norm); shared by the numpy
+    features, the torch front end of the models and the Whisper front end.
+    """
+    fft_hz = np.linspace(0.0, sample_rate / 2.0, n_fft // 2 + 1)
+    edges_hz = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2))
+    widths = np.diff(edges_hz)
+    distance = edges_hz[:, None] - fft_hz[None, :]
+    rising = -distance[:-2] / widths[:-1, None]
+    falling = distance[2:] / widths[1:, None]
+    weights = np.maximum(0.0, np.minimum(rising, falling))
+    weights *= (2.0 / (edges_hz[2:] - edges_hz[:-2]))[:, None]
+    bank = np.ascontiguousarray(weights.T, dtype=np.float32)
+    bank.setflags(write=False)  # cached and shared between callers
+    return bank

@@ -19,6 +19,7 @@ from collections.abc import Callable
 import numpy as np
 import scipy.fft
 
+from voxemo.audio.dsp import mel_filterbank
 from voxemo.errors import AudioError, FeatureError
 
 SAMPLE_RATE = 16_000
@@ -36,25 +37,6 @@ DYNAMIC_RANGE_LOG10 = 8.0
 _LOG_FLOOR = 1e-10
 
 
-# -- the mel filterbank (Slaney mel scale, area normalised: librosa.filters.mel's default) ----------
-
-_LINEAR_HZ_PER_MEL = 200.0 / 3.0
-_BREAK_HZ = 1000.0
-_BREAK_MEL = _BREAK_HZ / _LINEAR_HZ_PER_MEL
-_LOG_STEP = np.log(6.4) / 27.0
-
-
-def _hz_to_mel(hz: np.ndarray | float) -> np.ndarray:
-    hz = np.asarray(hz, dtype=np.float64)
-    log_part = _BREAK_MEL + np.log(np.maximum(hz, _BREAK_HZ) / _BREAK_HZ) / _LOG_STEP
-    return np.where(hz >= _BREAK_HZ, log_part, hz / _LINEAR_HZ_PER_MEL)
-
-
-def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
-    log_part = _BREAK_HZ * np.exp(_LOG_STEP * (mel - _BREAK_MEL))
-    return np.where(mel >= _BREAK_MEL, log_part, mel * _LINEAR_HZ_PER_MEL)
-
-
 @functools.lru_cache(maxsize=4)
 def whisper_mel_filters(n_mels: int = N_MELS) -> np.ndarray:
     """Mel filters ``(n_mels, N_FFT // 2 + 1)`` float32, 0 Hz to 8 kHz, each of unit area.
@@ -62,14 +44,7 @@ def whisper_mel_filters(n_mels: int = N_MELS) -> np.ndarray:
     The same numbers as ``librosa.filters.mel(sr=16000, n_fft=400, n_mels=n_mels)``, which is how
     Whisper's ``mel_filters.npz`` was made.
     """
-    fft_hz = np.linspace(0.0, SAMPLE_RATE / 2.0, N_FFT // 2 + 1)
-    edges = _mel_to_hz(np.linspace(0.0, _hz_to_mel(SAMPLE_RATE / 2.0), n_mels + 2))
-    distance = edges[:, None] - fft_hz[None, :]
-    rising = -distance[:-2] / np.diff(edges)[:-1, None]
-    falling = distance[2:] / np.diff(edges)[1:, None]
-    weights = np.maximum(0.0, np.minimum(rising, falling))
-    weights *= (2.0 / (edges[2:] - edges[:-2]))[:, None]
-    filters = weights.astype(np.float32)
+    filters = np.ascontiguousarray(mel_filterbank(SAMPLE_RATE, N_FFT, n_mels, 0.0, SAMPLE_RATE / 2.0).T)
     filters.setflags(write=False)  # cached and shared: nobody may change it
     return filters
 

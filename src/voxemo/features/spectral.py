@@ -14,6 +14,7 @@ import itertools
 import numpy as np
 import scipy.fft
 
+from voxemo.audio.dsp import hz_to_mel, mel_filterbank, mel_to_hz  # noqa: F401  (public here too)
 from voxemo.errors import ConfigError
 from voxemo.features.base import FeatureExtractor
 from voxemo.features.registry import register_feature
@@ -59,43 +60,6 @@ def power_spectrogram(
     frames = np.lib.stride_tricks.sliding_window_view(x, n_fft)[::hop_length]
     spectrum = scipy.fft.rfft(frames * _padded_window(window, win_length, n_fft), axis=1)
     return (spectrum.real**2 + spectrum.imag**2).astype(np.float32, copy=False)
-
-
-# -- mel filterbank (Slaney mel scale and area normalisation, as librosa's default) ---------------
-
-_MEL_LINEAR_STEP = 200.0 / 3.0  # Hz per mel below 1 kHz
-_MEL_BREAK_HZ = 1000.0
-_MEL_BREAK = _MEL_BREAK_HZ / _MEL_LINEAR_STEP
-_MEL_LOG_STEP = np.log(6.4) / 27.0
-
-
-def hz_to_mel(hz: np.ndarray | float) -> np.ndarray:
-    """Slaney mel scale: linear below 1 kHz, logarithmic above."""
-    hz = np.asarray(hz, dtype=np.float64)
-    linear = hz / _MEL_LINEAR_STEP
-    log = _MEL_BREAK + np.log(np.maximum(hz, 1e-10) / _MEL_BREAK_HZ) / _MEL_LOG_STEP
-    return np.where(hz >= _MEL_BREAK_HZ, log, linear)
-
-
-def mel_to_hz(mel: np.ndarray | float) -> np.ndarray:
-    mel = np.asarray(mel, dtype=np.float64)
-    linear = mel * _MEL_LINEAR_STEP
-    log = _MEL_BREAK_HZ * np.exp(_MEL_LOG_STEP * (mel - _MEL_BREAK))
-    return np.where(mel >= _MEL_BREAK, log, linear)
-
-
-@functools.lru_cache(maxsize=16)
-def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> np.ndarray:
-    """Triangular mel filters ``(n_fft // 2 + 1, n_mels)``, each normalised to unit area."""
-    fft_hz = np.linspace(0.0, sample_rate / 2.0, n_fft // 2 + 1)
-    edges_hz = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2))
-    widths = np.diff(edges_hz)
-    distance = edges_hz[:, None] - fft_hz[None, :]
-    rising = -distance[:-2] / widths[:-1, None]
-    falling = distance[2:] / widths[1:, None]
-    weights = np.maximum(0.0, np.minimum(rising, falling))
-    weights *= (2.0 / (edges_hz[2:] - edges_hz[:-2]))[:, None]
-    return np.ascontiguousarray(weights.T, dtype=np.float32)
 
 
 def deltas(features: np.ndarray, width: int = 2) -> np.ndarray:

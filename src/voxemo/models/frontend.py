@@ -14,11 +14,11 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import librosa
 import numpy as np
 import torch
 from torch import nn
 
+from voxemo.audio.dsp import mel_filterbank
 from voxemo.config import Config
 from voxemo.errors import ConfigError, ModelError
 
@@ -84,9 +84,7 @@ class LogMelFrontend(nn.Module):
         window[left : left + cfg.win_length] = torch.hann_window(
             cfg.win_length, periodic=True, dtype=torch.float64
         ).float()
-        mel = librosa.filters.mel(
-            sr=cfg.sample_rate, n_fft=cfg.n_fft, n_mels=cfg.n_mels, fmin=cfg.fmin, fmax=cfg.fmax
-        )
+        mel = mel_filterbank(cfg.sample_rate, cfg.n_fft, cfg.n_mels, cfg.fmin, cfg.fmax).T
         self.register_buffer("window", window)
         self.register_buffer("mel_basis", torch.from_numpy(mel.astype(np.float32)))  # (n_mels, n_freq)
         self.register_buffer("band_mean", torch.zeros(cfg.n_mels))

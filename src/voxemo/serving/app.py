@@ -22,6 +22,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from voxemo.errors import VoxemoError
 from voxemo.serving.analysis import AudioRejected, DurationLimits, predict_bytes, timeline_bytes
 from voxemo.serving.config import ServeConfig
+from voxemo.serving.docs import mount_docs
 from voxemo.serving.gate import InferenceGate, ServiceBusy
 from voxemo.serving.stream import CLOSE_TRY_LATER, StreamHandler
 from voxemo.serving.uploads import UPLOAD_OPENAPI, read_upload
@@ -96,7 +97,11 @@ def create_app(recognizer: Any, config: ServeConfig | None = None) -> FastAPI:
             "(float32 or int16 little-endian) and answers rolling scores; see `GET /v1/model`."
         ),
         lifespan=lifespan,
+        # FastAPI's own /docs and /redoc load from a CDN; mount_docs serves them from local files.
+        docs_url=None,
+        redoc_url=None,
     )
+    mount_docs(app)
     app.state.recognizer = recognizer
     app.state.config = config
     app.state.gate = gate

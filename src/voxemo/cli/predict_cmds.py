@@ -75,7 +75,12 @@ def predict_command(
     model: str | None = typer.Option(None, "--model", "-m", help=MODEL_HELP),
     backend: str = typer.Option("torch", "--backend", help=BACKEND_HELP),
     threshold: float | None = typer.Option(
-        None, "--threshold", help="Mark predictions below this confidence uncertain (default: the model's)."
+        None,
+        "--threshold",
+        help=(
+            "Confidence (0-1: the calibrated top probability) below which a prediction is marked "
+            "uncertain; its emotion is still reported. Default: the model's own threshold (0 = never)."
+        ),
     ),
     jobs: int | None = typer.Option(None, "--jobs", "-j", help="Decoding threads (default 4)."),
     batch_size: int = typer.Option(16, "--batch-size", help="Clips per forward pass."),

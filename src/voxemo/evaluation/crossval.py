@@ -8,7 +8,9 @@ For every fold of a protocol:
 3. the model is trained on the training speakers; its normaliser is fitted on their inputs only
    (``EmotionModel.fit_normalizer`` inside ``train``) and early stopping / model selection looks
    at the validation speakers only;
-4. the test fold is predicted once and its predictions are stored in ``fold_XX/predictions.csv``
+4. the softmax temperature is fitted inside ``train`` on the validation speakers too, so the
+   test fold never influences calibration;
+5. the test fold is predicted once and its predictions are stored in ``fold_XX/predictions.csv``
    (+ ``fold_XX/fold.json``, written last), so an interrupted evaluation resumes at the first
    unfinished fold.
 
@@ -53,7 +55,11 @@ class TrainingBackend:
     - ``build_inputs(table, rows, config, labels)`` -> a dataset of those table rows;
     - ``train(config, train_set, val_set, out_dir, resume)`` -> a training result;
     - ``predict_proba(result, dataset)`` -> (N, len(labels)) probabilities in ``labels`` order;
-    - ``facts(result)`` -> ``{"best_epoch": int | None, "history": dict | None}``.
+    - ``facts(result)`` -> ``{"best_epoch": int | None, "history": dict | None}`` and optionally
+      ``"temperature"`` (the softmax temperature the result fitted on its validation speakers).
+
+    ``predict_proba`` returns the model's *raw* probabilities (temperature 1); the report applies
+    each fold's temperature itself, so it can state the ECE before and after calibration.
     """
 
     build_inputs: Callable[[pd.DataFrame, np.ndarray, Any, list[str]], Any]
@@ -99,7 +105,11 @@ def default_backend() -> TrainingBackend:
         history = getattr(result, "history", None)
         if dataclasses.is_dataclass(history) and not isinstance(history, type):
             history = dataclasses.asdict(history)
-        return {"best_epoch": getattr(result, "best_epoch", None), "history": history}
+        return {
+            "best_epoch": getattr(result, "best_epoch", None),
+            "history": history,
+            "temperature": getattr(result, "temperature", None),
+        }
 
     return TrainingBackend(build_inputs, run_training, predict, facts)
 
@@ -190,6 +200,7 @@ def run_fold(
         val_speakers=sorted(set(speakers[fold.val].tolist())),
         history=facts.get("history"),
         seconds=time.perf_counter() - started,
+        temperature=facts.get("temperature"),
     )
 
 

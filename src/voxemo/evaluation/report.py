@@ -12,6 +12,12 @@ Layout of an evaluation folder::
 Headline metrics are computed over the *pooled* predictions of all folds (every utterance is
 tested exactly once), as the benchmark protocols ask; the per-fold mean and standard deviation
 sit beside them because folds of very different sizes make the two differ.
+
+Calibration: ``predictions.csv`` holds the model's raw probabilities (temperature 1), and
+``fold.json`` the temperature each fold's model fitted on its *validation* speakers. ``ece`` is the
+test ECE of the raw probabilities and ``ece_calibrated`` that of ``softmax(log p / T)`` with the
+fold's own ``T`` (equal to dividing the logits by ``T``), per fold and pooled; ``temperature_mean``
+averages the folds' temperatures. A fold without a temperature (the SVM baseline) gives ``null``.
 """
 
 from __future__ import annotations
@@ -90,6 +96,7 @@ class FoldPredictions:
     history: dict[str, Any] | None = None  # per-epoch curves of a neural run
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)  # e.g. chosen SVM C/gamma
     seconds: float | None = None  # wall time to fit and test this fold (kept across resumes)
+    temperature: float | None = None  # softmax temperature fitted on validation speakers, if any
 
     def __post_init__(self) -> None:
         n = len(self.y_true)
@@ -108,6 +115,39 @@ class FoldPredictions:
 
     def metrics(self) -> dict[str, Any]:
         return summarize(self.y_true, self.y_pred, self.labels, self.probs)
+
+    def calibrated_probs(self) -> np.ndarray | None:
+        """Test probabilities under the fold's temperature (None without probabilities or temperature)."""
+        if self.probs is None or self.temperature is None:
+            return None
+        return temper_probabilities(self.probs, self.temperature)
+
+
+def temper_probabilities(probs: np.ndarray, temperature: float) -> np.ndarray:
+    """``softmax(log(probs) / T)``: the same as ``softmax(logits / T)`` (log p = logits - const)."""
+    if not temperature > 0:
+        raise VoxemoError(f"temperature must be positive, got {temperature}; the fold's fold.json is corrupt")
+    scaled = np.log(np.clip(np.asarray(probs, dtype=np.float64), 1e-300, None)) / temperature
+    scaled -= scaled.max(axis=1, keepdims=True)
+    tempered = np.exp(scaled)
+    return tempered / tempered.sum(axis=1, keepdims=True)
+
+
+def calibration_scores(folds: Sequence[FoldPredictions]) -> dict[str, Any]:
+    """Pooled ``ece`` (temperature 1), ``ece_calibrated``, ``nll_calibrated`` and ``temperature_mean``."""
+    if not folds or any(f.probs is None for f in folds):
+        return {}
+    labels = list(folds[0].labels)
+    truth = [y for f in folds for y in f.y_true]
+    pred = [y for f in folds for y in f.y_pred]
+    raw = summarize(truth, pred, labels, np.concatenate([f.probs for f in folds]))
+    out: dict[str, Any] = {"ece": raw["ece"], "ece_calibrated": None, "nll_calibrated": None}
+    out["temperature_mean"] = None
+    if all(f.temperature is not None for f in folds):
+        tempered = summarize(truth, pred, labels, np.concatenate([f.calibrated_probs() for f in folds]))
+        out["ece_calibrated"], out["nll_calibrated"] = tempered["ece"], tempered["nll"]
+        out["temperature_mean"] = float(np.mean([f.temperature for f in folds]))
+    return out
 
 
 def fold_dir_name(index: int) -> str:
@@ -157,6 +197,7 @@ def save_fold(fold: FoldPredictions, directory: str | Path, fingerprint: str | N
         "history": fold.history,
         "extra": fold.extra,
         "seconds": fold.seconds,
+        "temperature": fold.temperature,
         "metrics": {k: v for k, v in fold.metrics().items() if k in ("ua", "wa", "macro_f1", "n")},
     }
     atomic_write_text(directory / FOLD_FINISHED_MARKER, json.dumps(_jsonable(meta), indent=2))
@@ -192,6 +233,7 @@ def load_fold(directory: str | Path) -> FoldPredictions:
         history=meta.get("history"),
         extra=meta.get("extra", {}),
         seconds=meta.get("seconds"),
+        temperature=meta.get("temperature"),
     )
 
 
@@ -271,6 +313,7 @@ def build_results(
     per_fold = []
     for fold in folds:
         scores = fold.metrics()
+        calibration = calibration_scores([fold])
         per_fold.append(
             {
                 "name": fold.name,
@@ -282,6 +325,8 @@ def build_results(
                 "val_speakers": [str(s) for s in fold.val_speakers],
                 "best_epoch": fold.best_epoch,
                 "seconds": fold.seconds,
+                **({"temperature": fold.temperature} if calibration else {}),
+                **{k: v for k, v in calibration.items() if k in ("ece", "ece_calibrated")},
                 **({"extra": fold.extra} if fold.extra else {}),
             }
         )
@@ -291,6 +336,7 @@ def build_results(
     results = {
         "schema_version": SCHEMA_VERSION,
         **pooled,
+        **calibration_scores(folds),
         "fold_mean": {m: float(np.mean([f[m] for f in per_fold])) for m in metric_names},
         "fold_std": {m: float(np.std([f[m] for f in per_fold])) for m in metric_names},
         "folds": per_fold,

@@ -114,6 +114,11 @@ class TrainConfig(Config):
     #: No early stop before this epoch (the one-cycle warm-up phase is noisy on small corpora).
     min_epochs: int = 0
     seed: int = 0
+    #: Fit a softmax temperature on the validation speakers so confidences mean what they say.
+    calibrate: bool = True
+    #: When > 0, the bundle's default uncertainty threshold becomes the calibrated confidence
+    #: below which validation predictions are right less often than this (0 = none by default).
+    uncertain_below_accuracy: float = 0.0
     num_threads: int = 2
     tensorboard: bool = True
     out_dir: str = "runs/train"
@@ -125,3 +130,7 @@ class TrainConfig(Config):
             raise ConfigError("epochs and batch_size must be at least 1")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ConfigError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if not 0.0 <= self.uncertain_below_accuracy <= 1.0:
+            raise ConfigError(
+                f"uncertain_below_accuracy must be in [0, 1], got {self.uncertain_below_accuracy}"
+            )

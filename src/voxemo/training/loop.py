@@ -3,7 +3,9 @@
 ``train(config, train_set, val_set, out_dir)`` fits one model and writes its bundle into
 ``out_dir`` (``model.safetensors`` + ``config.json``), TensorBoard logs into ``out_dir/tb`` and
 the resumable state of the last finished epoch into ``out_dir/last``. Model selection and early
-stopping look at the validation set only (UA, ties broken by lower validation loss).
+stopping look at the validation set only (UA, ties broken by lower validation loss), and so does
+calibration: the softmax temperature of the kept model is fitted on the validation speakers
+(:mod:`voxemo.training.calibration`) and saved in the bundle with the validation ECE before/after.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from torch import nn
 
 from voxemo.errors import ConfigError, ModelError
 from voxemo.models import EmotionModel, build_model, model_input_kind
-from voxemo.training import augment
+from voxemo.training import augment, calibration
 from voxemo.training.checkpoint import load_state, save_bundle, save_state
 from voxemo.training.config import TrainConfig
 from voxemo.training.data import (
@@ -85,6 +87,10 @@ class TrainResult:
     best_epoch: int
     config: TrainConfig
     out_dir: Path | None
+    #: Softmax temperature fitted on the validation speakers (1.0 when not calibrated).
+    temperature: float = 1.0
+    #: ``temperature``, ``ece_before``/``ece_after`` (validation) and ``uncertainty_threshold``.
+    calibration: dict[str, Any] = field(default_factory=dict)
 
     @property
     def best(self) -> EpochRecord | None:
@@ -266,17 +272,21 @@ class _Trainer:
             logits, targets, weight=self.loss_weights, label_smoothing=self.config.label_smoothing
         )
 
-    def validate(self) -> tuple[float, float, float]:
-        if self.val_data is None or self.val_targets is None:
-            return float("nan"), float("nan"), float("nan")
+    def validation_logits(self) -> np.ndarray:
+        """Eval-mode logits of the current model on the validation set (whole clips, as in testing)."""
         cfg = self.config.inputs
-        logits = predict_logits(
+        return predict_logits(
             self.model,
             self.val_data.inputs,
             self.config.batch_size,
             max_samples=int(cfg.eval_max_seconds * cfg.sample_rate),
             min_samples=_min_samples(self.config),
         )
+
+    def validate(self) -> tuple[float, float, float]:
+        if self.val_data is None or self.val_targets is None:
+            return float("nan"), float("nan"), float("nan")
+        logits = self.validation_logits()
         loss = nn.functional.cross_entropy(torch.from_numpy(logits), torch.from_numpy(self.val_targets))
         predictions = logits.argmax(axis=1)
         return (
@@ -314,7 +324,7 @@ class _Trainer:
         }
 
     def restore(self, state: dict[str, Any]) -> int:
-        if state.get("config") != self.config.to_dict():
+        if not _same_config(state.get("config"), self.config):
             raise ModelError("the checkpoint in last/ was made with a different config; start without resume")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -327,6 +337,14 @@ class _Trainer:
         self.best_epoch = state["best_epoch"]
         self.bad_epochs = state["bad_epochs"]
         return int(state["epoch"])
+
+
+def _same_config(saved: dict[str, Any] | None, config: TrainConfig) -> bool:
+    """Whether a checkpoint's config is ``config``; keys added to TrainConfig since then take defaults."""
+    try:
+        return TrainConfig.from_dict(saved).to_dict() == config.to_dict()
+    except ConfigError:  # a key this version does not know: another config
+        return False
 
 
 def _resolve_config(config: TrainConfig, train: UtteranceData) -> TrainConfig:
@@ -437,7 +455,10 @@ def _finish(trainer: _Trainer, out: Path | None) -> TrainResult:
     model.eval()
     labels = trainer.encoder.labels
     history = History.from_records(trainer.history)
-    result = TrainResult(model, labels, history, trainer.best_epoch, trainer.config, out)
+    facts = _calibrate(trainer)
+    result = TrainResult(
+        model, labels, history, trainer.best_epoch, trainer.config, out, facts["temperature"], facts
+    )
     if out is not None:
         best = result.best
         metadata = {
@@ -450,9 +471,39 @@ def _finish(trainer: _Trainer, out: Path | None) -> TrainResult:
             "train_speakers": sorted(set(trainer.train_data.speakers)),
             "val_speakers": sorted(set(trainer.val_data.speakers)) if trainer.val_data else [],
             "history": asdict(history),
+            "ece_before": facts.get("ece_before"),
+            "ece_after": facts.get("ece_after"),
+            "calibration": facts,
         }
-        save_bundle(out, model, trainer.config, labels, _finite(metadata))
+        if facts.get("uncertainty_threshold"):
+            metadata["uncertainty_threshold"] = facts["uncertainty_threshold"]
+        save_bundle(out, model, trainer.config, labels, _finite(metadata), temperature=result.temperature)
     return result
+
+
+def _calibrate(trainer: _Trainer) -> dict[str, Any]:
+    """Fit the temperature of the kept model on the validation speakers (never on test data)."""
+    cfg = trainer.config
+    if not cfg.calibrate or trainer.val_data is None or trainer.val_targets is None:
+        return {"temperature": 1.0, "fitted_on": None}
+    logits, targets = trainer.validation_logits(), trainer.val_targets
+    temperature = calibration.fit_temperature(logits, targets)
+    before = calibration.apply_temperature(logits, 1.0)
+    after = calibration.apply_temperature(logits, temperature)
+    facts: dict[str, Any] = {
+        "temperature": temperature,
+        "fitted_on": "validation speakers",
+        "n_val": int(targets.size),
+        "ece_before": calibration.expected_calibration_error(before, targets),
+        "ece_after": calibration.expected_calibration_error(after, targets),
+        "nll_before": calibration.nll(logits, targets, 1.0),
+        "nll_after": calibration.nll(logits, targets, temperature),
+    }
+    if cfg.uncertain_below_accuracy > 0:
+        facts["uncertainty_threshold"] = calibration.uncertainty_threshold(
+            after, targets, min_accuracy=cfg.uncertain_below_accuracy
+        )
+    return facts
 
 
 def _finite(value: Any) -> Any:

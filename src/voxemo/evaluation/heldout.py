@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from voxemo.evaluation.metrics import summarize
+from voxemo.evaluation.metrics import expected_calibration_error, summarize
+from voxemo.evaluation.report import temper_probabilities
 from voxemo.io import atomic_write_text
 
 HELDOUT_FILE = "heldout.json"
@@ -32,6 +33,13 @@ def evaluate_heldout(bundle_dir: str | Path, table: pd.DataFrame) -> dict[str, A
         corpus: summarize(truth[mask], predicted[mask], labels)["ua"]
         for corpus, mask in ((c, (table["corpus"] == c).to_numpy()) for c in sorted(table["corpus"].unique()))
     }
+    # The bundle's temperature was fitted on its validation speakers; the held-out ones never saw it.
+    result["temperature"] = float(bundle.temperature)
+    column = {label: i for i, label in enumerate(labels)}
+    if set(truth) <= set(column):
+        codes = np.array([column[t] for t in truth])
+        calibrated = temper_probabilities(probs, bundle.temperature)
+        result["ece_calibrated"] = expected_calibration_error(calibrated, codes)
     result["speakers"] = sorted(table["speaker"].astype(str).unique())
     result["n"] = len(table)
     atomic_write_text(Path(bundle_dir) / HELDOUT_FILE, json.dumps(result, indent=2, default=float))

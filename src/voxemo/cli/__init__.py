@@ -13,6 +13,7 @@ from voxemo.cli import (  # noqa: F401
     audio_cmds,
     data_cmds,
     demo_cmds,
+    explain_cmds,
     predict_cmds,
     serve_cmds,
     train_cmds,

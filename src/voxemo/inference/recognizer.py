@@ -24,6 +24,7 @@ from voxemo.inference.prediction import Prediction, prediction_from_probabilitie
 from voxemo.inference.windows import speech_windows
 
 if TYPE_CHECKING:
+    from voxemo.inference.explain import Explanation
     from voxemo.inference.stream import StreamSession
     from voxemo.inference.timeline import Timeline
 
@@ -299,6 +300,26 @@ class Recognizer:
 
         return StreamSession(self, window=window, hop=hop)
 
+    def explain(
+        self,
+        source: Source,
+        target: str | None = None,
+        method: str = "integrated-gradients",
+        *,
+        sample_rate: int | None = None,
+        **options: Any,
+    ) -> Explanation:
+        """Why the model chose an emotion: an attribution map over time and frequency (spectrogram
+        models) or over named acoustic cues (feature models); torch backend only.
+
+        ``method`` is ``"integrated-gradients"`` or ``"occlusion"``; ``target`` defaults to the
+        predicted emotion; ``options`` go to :class:`~voxemo.inference.explain.ExplainConfig`.
+        """
+        from voxemo.inference.explain import explain_waveform
+
+        waveform = self.load(source, sample_rate)
+        return explain_waveform(self, waveform, target, method, path=_describe(source), **options)
+
 
 def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
     chunk: list[Any] = []
@@ -321,6 +342,8 @@ def load_model(
     """A :class:`Recognizer` for ``model``: None (bundled default), a bundled name (``fast``,
     ``accurate``), a bundle folder, or an exported ``.onnx`` file (always run with onnxruntime).
 
-    ``backend`` is ``"torch"`` or ``"onnx"``; ``options`` are :class:`InferenceConfig` fields.
+    ``backend`` is ``"torch"`` or ``"onnx"``; ``options`` are :class:`InferenceConfig` fields, e.g.
+    ``uncertainty_threshold=0.6`` marks predictions whose (calibrated) confidence is below 0.6
+    ``uncertain`` (their emotion is still given); the default is the bundle's own threshold.
     """
     return Recognizer.from_bundle(resolve_model(model), backend=backend, config=config, **options)

@@ -17,12 +17,13 @@ from importlib import resources
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Query, Request, WebSocket
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from voxemo.errors import VoxemoError
 from voxemo.serving.analysis import AudioRejected, DurationLimits, predict_bytes, timeline_bytes
 from voxemo.serving.config import ServeConfig
 from voxemo.serving.docs import mount_docs
+from voxemo.serving.explain import MAX_EXPLAIN_SECONDS, PNG_KEY, can_explain, explain_bytes
 from voxemo.serving.gate import InferenceGate, ServiceBusy
 from voxemo.serving.stream import CLOSE_TRY_LATER, StreamHandler
 from voxemo.serving.uploads import UPLOAD_OPENAPI, read_upload
@@ -142,6 +143,38 @@ def create_app(recognizer: Any, config: ServeConfig | None = None) -> FastAPI:
         if hop > window:
             raise HTTPException(422, detail=f"hop ({hop} s) must not exceed window ({window} s)")
         return await analyse(request, timeline_bytes, timeline_limits, window, hop)
+
+    explain_limits = DurationLimits(
+        config.min_seconds,
+        min(config.max_predict_seconds, MAX_EXPLAIN_SECONDS),
+        "cut out the one utterance to explain",
+    )
+
+    @app.post(
+        "/v1/explain",
+        openapi_extra=UPLOAD_OPENAPI,
+        tags=["analysis"],
+        responses={200: {"content": {"image/png": {}}, "description": "JSON, or a PNG with png=true"}},
+    )
+    async def explain(
+        request: Request,
+        method: str = Query(
+            "integrated-gradients",
+            pattern="^(integrated-gradients|occlusion)$",
+            description="integrated-gradients (exact sums) or occlusion (removes patches).",
+        ),
+        target: str | None = Query(None, description="Emotion to explain (default: the predicted one)."),
+        full: bool = Query(False, description="Include the arrays (log-mel, attribution map, axes)."),
+        png: bool = Query(False, description="Answer the picture (image/png) instead of JSON."),
+    ) -> Any:
+        """Why the model heard this emotion: top time-frequency regions (or acoustic cues) and scores."""
+        if not can_explain(recognizer):
+            raise HTTPException(501, detail="this server runs an ONNX model; explanations need the torch one")
+        if target is not None and target not in recognizer.labels:
+            known = ", ".join(recognizer.labels)
+            raise HTTPException(422, detail=f"unknown target {target!r}; this model knows {known}")
+        result = await analyse(request, explain_bytes, explain_limits, method, target, full, png)
+        return Response(result[PNG_KEY], media_type="image/png") if png else result
 
     @app.get("/v1/health", tags=["service"])
     async def health() -> dict[str, Any]:

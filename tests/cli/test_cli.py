@@ -111,13 +111,6 @@ def test_corpus_wrong_root_is_clear(capsys, tmp_path: Path):
     assert "ravdess" in err.lower()
 
 
-def test_demo_on_examples(capsys):
-    code, out, _ = run_cli(capsys, "demo", str(EXAMPLES))
-    assert code == 0
-    assert "angry_actor01" in out
-    assert "8 clip(s)" in out
-
-
 def test_features_list_shows_dimensions(capsys):
     code, out, _ = run_cli(capsys, "features-list")
     assert code == 0

@@ -166,18 +166,10 @@ def render_table(summary: dict[str, Any]) -> str:
 
 
 def update_readme(table: str) -> bool:
-    """Put the table between the markers of README.md (appending the section if it has none)."""
-    if not README.is_file():
-        return False
-    text = README.read_text(encoding="utf-8")
-    block = f"{START}\n{table}\n{END}"
-    if START in text and END in text and text.index(START) < text.index(END):
-        head, rest = text.split(START, 1)
-        text = head + block + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + f"\n\n## Accuracy\n\n{block}\n"
-    README.write_text(text, encoding="utf-8")
-    return True
+    """Put the table between the markers of README.md (adding a Accuracy section if absent)."""
+    from voxemo.io import update_marked_block
+
+    return update_marked_block(README, START, END, table, "Accuracy")
 
 
 def publish() -> None:

@@ -425,18 +425,10 @@ def footer(summary: dict[str, Any]) -> str:
 
 
 def update_readme(table: str) -> bool:
-    """Put the table between the markers of README.md (adding a Speed section at the end if absent)."""
-    if not README.is_file():
-        return False
-    text = README.read_text(encoding="utf-8")
-    block = f"{START}\n{table}\n{END}"
-    if START in text and END in text and text.index(START) < text.index(END):
-        head, rest = text.split(START, 1)
-        text = head + block + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + f"\n\n## Speed\n\n{block}\n"
-    README.write_text(text, encoding="utf-8")
-    return True
+    """Put the table between the markers of README.md (adding a Speed section if absent)."""
+    from voxemo.io import update_marked_block
+
+    return update_marked_block(README, START, END, table, "Speed")
 
 
 def publish(summary: dict[str, Any], out: Path, readme: bool) -> str:

@@ -12,18 +12,8 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from tests.serving.conftest import LABELS, running_server
+from tests.serving.conftest import CHROMIUM, CHROMIUM_ARGS, LABELS, running_server
 from voxemo.audio import load_audio
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 pytestmark = [
     pytest.mark.skipif(

@@ -97,7 +97,7 @@ def frame_signal(x: np.ndarray, frame_length: int, hop_length: int, pad: bool = 
     return sliding_window_view(x[:needed], frame_length)[::hop_length]
 
 
-def _padded_window(window: str | np.ndarray, win_length: int, n_fft: int) -> np.ndarray:
+def padded_window(window: str | np.ndarray, win_length: int, n_fft: int) -> np.ndarray:
     """The analysis window, centred inside ``n_fft`` samples (zeros on both sides)."""
     win = get_window(window, win_length) if isinstance(window, str) else np.asarray(window, float)
     if win.shape != (win_length,):
@@ -138,7 +138,7 @@ def stft(
     if x.size < n_fft:
         raise AudioError(f"stft: signal of {x.size} samples is shorter than n_fft={n_fft}; use center=True")
     frames = frame_signal(x, n_fft, hop_length, pad=False)
-    window_full = _padded_window(window, win_length, n_fft).astype(np.float32)
+    window_full = padded_window(window, win_length, n_fft).astype(np.float32)
     spectrum = np.fft.rfft(frames * window_full, axis=1)
     return np.ascontiguousarray(spectrum.T, dtype=np.complex64)
 
@@ -157,7 +157,7 @@ def istft(
         raise AudioError(f"istft: expected (freq, frames), got shape {spectrum.shape}")
     n_fft = 2 * (spectrum.shape[0] - 1)
     win_length = _check_stft_sizes(n_fft, hop_length, win_length)
-    window_full = _padded_window(window, win_length, n_fft)
+    window_full = padded_window(window, win_length, n_fft)
     frames = np.fft.irfft(spectrum.T, n=n_fft, axis=1) * window_full
     signal = _overlap_add(frames, hop_length)
     norm = _overlap_add(np.broadcast_to(window_full**2, frames.shape), hop_length)

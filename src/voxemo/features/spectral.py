@@ -14,7 +14,7 @@ import itertools
 import numpy as np
 import scipy.fft
 
-from voxemo.audio.dsp import hz_to_mel, mel_filterbank, mel_to_hz  # noqa: F401  (public here too)
+from voxemo.audio.dsp import hz_to_mel, mel_filterbank, mel_to_hz, padded_window  # noqa: F401
 from voxemo.errors import ConfigError
 from voxemo.features.base import FeatureExtractor
 from voxemo.features.registry import register_feature
@@ -24,22 +24,10 @@ from voxemo.features.registry import register_feature
 
 @functools.lru_cache(maxsize=16)
 def _padded_window(kind: str, win_length: int, n_fft: int) -> np.ndarray:
-    """A periodic window of ``win_length`` centred in ``n_fft`` zeros (the usual STFT convention)."""
-    phase = 2.0 * np.pi * np.arange(win_length) / win_length
-    if kind in ("hann", "hamming"):  # built here: importing scipy.signal costs half a second
-        a0 = 0.5 if kind == "hann" else 0.54
-        window = a0 - (1.0 - a0) * np.cos(phase)
-    else:
-        import scipy.signal
-
-        try:
-            window = scipy.signal.get_window(kind, win_length, fftbins=True)
-        except ValueError as exc:
-            raise ConfigError(f"unknown window {kind!r}: {exc}") from None
-    left = (n_fft - win_length) // 2
-    padded = np.zeros(n_fft, dtype=np.float32)
-    padded[left : left + win_length] = window
-    return padded
+    """``voxemo.audio.dsp.padded_window`` as float32, cached: every clip reuses the same few windows."""
+    window = padded_window(kind, win_length, n_fft).astype(np.float32)
+    window.setflags(write=False)
+    return window
 
 
 def power_spectrogram(

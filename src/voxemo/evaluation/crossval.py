@@ -163,6 +163,30 @@ def _config_dict(config: Any) -> dict[str, Any] | None:
     return dict(config) if isinstance(config, dict) else {"repr": repr(config)}
 
 
+def _settings_that_differ(config: Any) -> dict[str, Any] | None:
+    """The config minus every setting at its default: what identifies a fold's computation.
+
+    A setting added to the config class later (with a default that keeps the old behaviour) then
+    leaves the fingerprints of finished folds unchanged, so they are not recomputed for nothing.
+    """
+    settings = _config_dict(config)
+    try:
+        defaults = type(config)().to_dict()
+    except Exception:  # not a default-constructible Config: keep every setting
+        return settings
+    return _prune(settings, defaults)
+
+
+def _prune(values: Any, defaults: Any) -> Any:
+    if not isinstance(values, dict) or not isinstance(defaults, dict):
+        return values
+    return {
+        key: _prune(value, defaults[key]) if isinstance(value, dict) and key in defaults else value
+        for key, value in values.items()
+        if key not in defaults or value != defaults[key]
+    }
+
+
 def run_fold(
     table: pd.DataFrame,
     fold: EvalFold,
@@ -227,11 +251,12 @@ def cross_validate(
     seed = int(getattr(config, "seed", 0) or 0)
     val_speakers = float(getattr(getattr(config, "data", None), "val_speakers", 0.2))
     config_dict = _config_dict(config)
+    identity = _settings_that_differ(config)
     paths = table["path"].astype(str).to_numpy()
     outcomes: list[FoldPredictions] = []
     for k, fold in enumerate(folds):
         fold_dir = out / fold_dir_name(k)
-        fingerprint = run_fingerprint(config_dict, classes, paths[np.asarray(fold.test, dtype=np.int64)])
+        fingerprint = run_fingerprint(identity, classes, paths[np.asarray(fold.test, dtype=np.int64)])
         earlier = reusable_fold(fold_dir, fingerprint) if resume else None
         if earlier is not None:
             outcome = earlier

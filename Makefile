@@ -16,7 +16,7 @@ $(BIN)/python:
 $(STAMP): $(BIN)/python pyproject.toml constraints.txt
 	$(PIP) install -q --disable-pip-version-check --upgrade pip
 	$(PIP) install -q --disable-pip-version-check torch==2.13.0
-	$(PIP_INSTALL) -e '.[test,vad,whisper,whisper-hf]'
+	$(PIP_INSTALL) -e '.[test,vad,whisper,whisper-hf,dp]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -13,7 +13,7 @@ SPECTROGRAM_MODELS = [name for name in MODELS.names() if MODELS.get(name).input_
 
 
 def make(name: str, num_classes: int = 5, utterance_norm: str = "none") -> torch.nn.Module:
-    params = {"input_dim": 12} if MODELS.get(name).input_kind == "features" else {}
+    params = {"input_dim": 12} if MODELS.get(name).input_kind in ("features", "frames") else {}
     torch.manual_seed(0)
     frontend = FrontendConfig(utterance_norm=utterance_norm)
     return build_model(ModelConfig(name=name, frontend=frontend, params=params), num_classes)
@@ -28,6 +28,8 @@ def test_logits_shape_for_variable_lengths(name: str) -> None:
     model = make(name).eval()
     if model.input_kind == "features":
         x, lengths = torch.randn(3, 12), None
+    elif model.input_kind == "frames":
+        x, lengths = torch.randn(3, 40, 12), torch.tensor([40, 25, 9])
     else:
         lengths = torch.tensor([16000, 9000, 4001])
         x = torch.randn(3, 16000) * 0.1 * (torch.arange(16000)[None] < lengths[:, None])

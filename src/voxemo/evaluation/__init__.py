@@ -5,6 +5,8 @@
 - :mod:`~voxemo.evaluation.leakage`: the guard that stops a fold leaking test speakers.
 - :mod:`~voxemo.evaluation.crossval`: ``cross_validate`` of a training recipe, resumable by fold.
 - :mod:`~voxemo.evaluation.baseline`: eGeMAPS + SVM with inner speaker-grouped model selection.
+- :mod:`~voxemo.evaluation.cross_corpus`: leave-one-corpus-out (train on some corpora, test on
+  another), with per-corpus validation speakers and optional test-domain feature normalisation.
 - :mod:`~voxemo.evaluation.report` / :mod:`~voxemo.evaluation.plots`: ``results.json`` and pictures.
 
 Only the light metrics are imported here; the other modules pull in torch or scikit-learn.

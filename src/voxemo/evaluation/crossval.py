@@ -109,6 +109,7 @@ def default_backend() -> TrainingBackend:
             "best_epoch": getattr(result, "best_epoch", None),
             "history": history,
             "temperature": getattr(result, "temperature", None),
+            "privacy": getattr(result, "privacy", None),
         }
 
     return TrainingBackend(build_inputs, run_training, predict, facts)
@@ -225,6 +226,8 @@ def run_fold(
         history=facts.get("history"),
         seconds=time.perf_counter() - started,
         temperature=facts.get("temperature"),
+        # DP runs: spent epsilon, delta, noise multiplier of this fold (kept in fold.json for resume)
+        extra={"privacy": facts["privacy"]} if facts.get("privacy") else {},
     )
 
 
@@ -283,8 +286,22 @@ def cross_validate(
     protocol = protocol_description(corpora, protocol_name, folds, table, classes)
     model = {"name": model_name or _model_name(config_dict)}
     results = build_results(outcomes, protocol, model, config_dict)
+    add_privacy(results, outcomes)
     write_outputs(results, outcomes, out)
     return results
+
+
+def add_privacy(results: dict[str, Any], outcomes: Sequence[FoldPredictions]) -> None:
+    """Differentially private folds: each fold's spent ``epsilon`` and a summary ``privacy`` block."""
+    reports = [o.extra.get("privacy") for o in outcomes]
+    if not any(reports):
+        return
+    from voxemo.training.privacy import summarize  # only now: it imports torch
+
+    summary = summarize(reports)
+    for fold, fold_report in zip(results["folds"], reports, strict=True):
+        fold["epsilon"] = fold_report.get("epsilon") if fold_report else None
+    results["privacy"] = summary
 
 
 def _model_name(config: dict[str, Any] | None) -> str:

@@ -125,6 +125,12 @@ def export_model(
     """Write ``model`` (an EmotionModel on waveforms) and ``info`` as one ONNX file at ``out``."""
     import torch
 
+    if "frames" in (getattr(model, "input_kind", "waveform"), info.input_kind):
+        raise ModelError(
+            f"model {info.source or ''} is a head on frame embeddings of a feature extractor that runs "
+            "outside torch (the Whisper encoder runs in CTranslate2), so it cannot become one ONNX graph; "
+            "use it with the torch backend (voxemo.load_model(DIR), `voxemo predict --model DIR`)"
+        )
     if getattr(model, "input_kind", "waveform") != "waveform" or info.input_kind != "waveform":
         raise ModelError(
             f"model {info.source or ''} takes utterance feature vectors computed outside the network "

@@ -97,6 +97,15 @@ class FeatureExtractor(ABC):
         """Frames per second of a frame-level extractor (used for slopes per second)."""
         return 100.0
 
+    def pinned_params(self) -> dict[str, Any]:
+        """Config values that pin down what this extractor runs (e.g. the sha256 of model weights).
+
+        A model trained on these features stores them with its own feature settings, so loading
+        it where the extractor would run something else fails with a clear error instead of
+        silently computing different features. Default: nothing to pin.
+        """
+        return {}
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.config!r})"
 

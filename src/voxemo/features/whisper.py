@@ -124,6 +124,12 @@ class WhisperEncoderFeatures(FeatureExtractor):
         payload = {"name": self.name, "version": self.version, "config": options, "weights_sha256": sha256}
         return json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
 
+    def pinned_params(self) -> dict[str, Any]:
+        """``expected_sha256`` of the weights this extractor runs: a model trained on its frames then
+        refuses other weights (``voxemo.backbones.whisper_ct2.verify_weights`` says which differ)."""
+        _, sha256 = weights_identity(self.spec)
+        return {"expected_sha256": sha256}
+
     def metadata(self) -> dict[str, Any]:
         """Provenance of the features (backend, weights folder and sha256, sizes) for reports."""
         return {"extractor": self.name, "config": self.config.to_dict(), **self.encoder.metadata()}

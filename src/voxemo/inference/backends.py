@@ -50,6 +50,10 @@ def pad_batch(waveforms: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return batch, lengths
 
 
+#: Model input kind -> the InputConfig field naming the extractor that computes its inputs.
+_EXTRACTOR_FIELD = {"features": "utterance_features", "frames": "frame_features"}
+
+
 class TorchBackend:
     """A bundle's :class:`~voxemo.models.EmotionModel` in eval mode."""
 
@@ -67,24 +71,32 @@ class TorchBackend:
         model, bundle = load_bundle(location)
         info = BundleInfo.from_bundle_config(bundle, str(location))
         extractor = None
-        if info.input_kind == "features":
+        extractor_field = _EXTRACTOR_FIELD.get(info.input_kind)
+        if extractor_field is not None:
             from voxemo.features import get_extractor
 
             inputs = bundle.train_config.inputs
-            extractor = get_extractor(inputs.utterance_features, **inputs.feature_params)
+            extractor = get_extractor(getattr(inputs, extractor_field), **inputs.feature_params)
+            # Check now what the extractor runs (e.g. the Whisper weights' sha256 against the one the
+            # model was trained on), so a mismatch fails at load and not at the first prediction.
+            extractor.pinned_params()
         return cls(model, info, extractor)
 
     def _inputs(self, waveforms: Sequence[np.ndarray]) -> tuple[Any, Any]:
         import torch
 
+        if self.info.input_kind == "frames":
+            from voxemo.training.data import pad_frames
+
+            return pad_frames([self._extract(w) for w in waveforms])
         if self.feature_extractor is not None:
-            vectors = [
-                np.asarray(self.feature_extractor.extract(w, self.info.sample_rate), np.float32).reshape(-1)
-                for w in waveforms
-            ]
+            vectors = [self._extract(w).reshape(-1) for w in waveforms]
             return torch.from_numpy(np.stack(vectors)), None
         batch, lengths = pad_batch(waveforms)
         return torch.from_numpy(batch), torch.from_numpy(lengths)
+
+    def _extract(self, waveform: np.ndarray) -> np.ndarray:
+        return np.asarray(self.feature_extractor.extract(waveform, self.info.sample_rate), np.float32)
 
     def logits(self, waveforms: Sequence[np.ndarray]) -> np.ndarray:
         import torch

@@ -270,6 +270,11 @@ def model_view(recognizer: Recognizer, waveform: np.ndarray) -> ModelView:
             f"explanations need the torch backend; this recogniser runs {type(backend).__name__}. "
             "Load the model bundle folder with backend='torch' (not an exported .onnx file)"
         )
+    if getattr(model, "input_kind", "waveform") == "frames":
+        raise ModelError(
+            "explanations cover spectrogram and feature-vector models; this model is a head on frame "
+            "embeddings (e.g. Whisper encoder frames), which have no readable bands or named cues"
+        )
     wave = np.ascontiguousarray(waveform, dtype=np.float32).reshape(-1)
     short = recognizer.info.min_samples - wave.size
     if short > 0:

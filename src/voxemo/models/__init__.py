@@ -1,11 +1,12 @@
 """Neural emotion models: a registry of families sharing the log-mel front end.
 
 ``build_model(ModelConfig(name="cnn"), num_classes)``; families: ``mlp`` (utterance feature
-vectors), ``cnn``, ``crnn`` and ``tcn`` (waveform in, log-mel front end inside).
+vectors), ``cnn``, ``crnn`` and ``tcn`` (waveform in, log-mel front end inside), ``pooled-mlp`` and
+``attention-pool`` (frames of a frozen frame-level extractor such as ``whisper-encoder``).
 """
 
 # Importing the family modules registers them.
-from voxemo.models import cnn, crnn, mlp, tcn
+from voxemo.models import cnn, crnn, heads, mlp, tcn
 from voxemo.models.base import (
     MODELS,
     EmotionModel,
@@ -27,6 +28,7 @@ __all__ = [
     "build_model",
     "cnn",
     "crnn",
+    "heads",
     "mask_from_lengths",
     "mlp",
     "model_input_kind",

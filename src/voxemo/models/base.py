@@ -20,7 +20,7 @@ P = TypeVar("P", bound=Config)
 
 #: name -> EmotionModel subclass; filled by ``@register_model("name")`` in each family's module.
 MODELS: Registry[type[EmotionModel]] = Registry("model")
-INPUT_KINDS = ("waveform", "features")
+INPUT_KINDS = ("waveform", "features", "frames")
 
 
 def register_model(name: str):

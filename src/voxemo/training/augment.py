@@ -2,7 +2,8 @@
 
 Waveform level (numpy, one clip at a time): random crop, speed perturbation, pitch shift, gain,
 additive noise at a given SNR, time shift. Spectrogram level (torch, on the normalised log-mel
-from the model's front end): SpecAugment time and frequency masks. Batch level: mixup.
+from the model's front end): SpecAugment time and frequency masks. Embedding frames (B, T, D):
+time masks that drop spans of frames. Batch level: mixup (any shape, with or without lengths).
 
 All randomness comes from a ``numpy.random.Generator`` passed in, so a resumed training run
 replays the same augmentations as an uninterrupted one.
@@ -22,17 +23,19 @@ from voxemo.training.config import AugmentConfig
 
 
 def random_crop(x: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
-    """A random ``length``-sample window of ``x`` (``x`` itself when it is not longer)."""
-    if length <= 0 or x.size <= length:
+    """A random ``length``-step window of ``x`` along its first axis (samples, or frames of a
+    (T, D) array); ``x`` itself when it is not longer."""
+    if length <= 0 or len(x) <= length:
         return x
-    start = int(rng.integers(0, x.size - length + 1))
+    start = int(rng.integers(0, len(x) - length + 1))
     return x[start : start + length]
 
 
 def center_crop(x: np.ndarray, length: int) -> np.ndarray:
-    if length <= 0 or x.size <= length:
+    """The middle ``length`` steps of ``x`` along its first axis (``x`` itself when not longer)."""
+    if length <= 0 or len(x) <= length:
         return x
-    start = (x.size - length) // 2
+    start = (len(x) - length) // 2
     return x[start : start + length]
 
 
@@ -140,6 +143,37 @@ def spec_augment(
                 start = int(rng.integers(0, bands - width + 1))
                 keep[i, start : start + width, :] = 0.0
     return features * keep
+
+
+def frame_time_masks(
+    frames: torch.Tensor, lengths: torch.Tensor, config: AugmentConfig, rng: np.random.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Time masks for (B, T, D) embedding frames: drop up to ``time_masks`` spans of up to
+    ``time_mask_width`` frames from each clip (at most a quarter of its valid frames each).
+
+    The spans are removed, not zeroed: the heads pool statistics over frames, and a block of
+    constant frames would shift them (frequency masks have no meaning for embeddings).
+    Returns the shortened, re-padded frames and their new lengths.
+    """
+    if config.time_masks <= 0 or config.time_mask_width <= 0:
+        return frames, lengths
+    kept = []
+    for i in range(frames.shape[0]):
+        valid = int(lengths[i])
+        keep = np.ones(valid, dtype=bool)
+        for _ in range(config.time_masks):
+            width = int(rng.integers(0, min(config.time_mask_width, valid // 4) + 1))
+            if width:
+                start = int(rng.integers(0, valid - width + 1))
+                keep[start : start + width] = False
+        if not keep.any():
+            keep[0] = True
+        kept.append(frames[i, torch.from_numpy(np.flatnonzero(keep))])
+    new_lengths = torch.tensor([k.shape[0] for k in kept], dtype=torch.long)
+    out = frames.new_zeros(frames.shape[0], int(new_lengths.max()), frames.shape[2])
+    for i, k in enumerate(kept):
+        out[i, : k.shape[0]] = k
+    return out, new_lengths
 
 
 def mixup(

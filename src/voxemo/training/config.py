@@ -8,15 +8,18 @@ from typing import Any
 from voxemo.config import Config
 from voxemo.errors import ConfigError
 from voxemo.models.base import ModelConfig
+from voxemo.training.privacy import PrivacyConfig
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("onecycle", "cosine", "constant")
-BALANCING = ("none", "weights", "sampler")
+#: ``corpus``: batches where every (corpus, class) pair is equally likely (multi-corpus training).
+BALANCING = ("none", "weights", "sampler", "corpus")
 
 
 @dataclass
 class InputConfig(Config):
-    """What the model is fed: waveforms (spectrogram models) or utterance feature vectors (MLP)."""
+    """What the model is fed: waveforms (spectrogram models), utterance feature vectors (MLP) or
+    frames of a frame-level extractor (heads on frozen embeddings)."""
 
     sample_rate: int = 16_000
     #: Training clips are randomly cropped to this length (seconds); 0 keeps them whole.
@@ -27,10 +30,20 @@ class InputConfig(Config):
     min_seconds: float = 0.5
     #: Feature extractor (``voxemo.features`` name) for ``input_kind == "features"`` models.
     utterance_features: str = "egemaps"
+    #: Frame-level extractor for ``input_kind == "frames"`` models (heads on frozen embeddings).
+    frame_features: str = "whisper-encoder"
+    #: Options of whichever extractor the model uses (``utterance_features`` or ``frame_features``).
     feature_params: dict[str, Any] = field(default_factory=dict)
+    #: Frames models: K augmented copies of each training clip, extracted once and cached; each
+    #: epoch a clip is drawn as itself or one of its copies. Validation and test data get none.
+    augment_copies: int = 0
     #: On-disk cache of decoded audio / features; None = $VOXEMO_CACHE (default ~/.cache/voxemo).
     cache_dir: str | None = None
     n_jobs: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.augment_copies < 0:
+            raise ConfigError(f"inputs.augment_copies must be 0 or more, got {self.augment_copies}")
 
 
 @dataclass
@@ -102,11 +115,14 @@ class TrainConfig(Config):
     optim: OptimConfig = field(default_factory=OptimConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    #: Differentially private training (DP-SGD); off unless ``privacy.epsilon`` is set.
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     #: Fixed label order (None: the sorted labels of the training set).
     labels: list[str] | None = None
     epochs: int = 40
     batch_size: int = 32
-    #: ``weights`` (class-weighted loss), ``sampler`` (class-balanced batches) or ``none``.
+    #: ``weights`` (class-weighted loss), ``sampler`` (class-balanced batches), ``corpus``
+    #: (batches balanced over (corpus, class) pairs) or ``none``.
     balance: str = "weights"
     label_smoothing: float = 0.1
     #: Stop when validation UA has not improved for this many epochs; 0 = never.

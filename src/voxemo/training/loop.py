@@ -24,16 +24,19 @@ from torch import nn
 
 from voxemo.errors import ConfigError, ModelError
 from voxemo.models import EmotionModel, build_model, model_input_kind
-from voxemo.training import augment, calibration
+from voxemo.training import augment, calibration, privacy
 from voxemo.training.checkpoint import load_state, save_bundle, save_state
 from voxemo.training.config import TrainConfig
 from voxemo.training.data import (
     LabelEncoder,
     UtteranceData,
     as_data,
+    augmented_frame_copies,
     class_weights,
     epoch_order,
+    frame_extractor,
     length_sorted_batches,
+    pad_frames,
     pad_waveforms,
     stack_features,
 )
@@ -91,6 +94,8 @@ class TrainResult:
     temperature: float = 1.0
     #: ``temperature``, ``ece_before``/``ece_after`` (validation) and ``uncertainty_threshold``.
     calibration: dict[str, Any] = field(default_factory=dict)
+    #: Under DP: spent ``epsilon``, ``delta``, ``noise_multiplier``, ``max_grad_norm``, ... (else None).
+    privacy: dict[str, Any] | None = None
 
     @property
     def best(self) -> EpochRecord | None:
@@ -117,10 +122,24 @@ def _min_samples(config: TrainConfig) -> int:
     return int(config.inputs.min_seconds * config.inputs.sample_rate)
 
 
+#: Model input kind -> collate(arrays, min_samples) -> (batch tensor, lengths or None).
+_COLLATE: dict[str, Callable[[Sequence[np.ndarray], int], tuple[torch.Tensor, torch.Tensor | None]]] = {
+    "waveform": pad_waveforms,
+    "features": lambda arrays, _min_samples: stack_features(arrays),
+    "frames": lambda arrays, _min_samples: pad_frames(arrays),
+}
+
+
 def _collate(model: EmotionModel, arrays: Sequence[np.ndarray], min_samples: int):
-    if model.input_kind == "features":
-        return stack_features(arrays)
-    return pad_waveforms(arrays, min_samples)
+    return _COLLATE[model.input_kind](arrays, min_samples)
+
+
+def _eval_crop(model: EmotionModel, inputs: Sequence[np.ndarray], max_samples: int) -> list[np.ndarray]:
+    """Centre crops to ``max_samples`` of audio (for frames: the matching number of frames)."""
+    if max_samples <= 0 or model.input_kind == "features":
+        return list(inputs)
+    length = model.frames_for_samples(max_samples) if model.input_kind == "frames" else max_samples
+    return [augment.center_crop(np.asarray(x), length) for x in inputs]
 
 
 @torch.no_grad()
@@ -132,12 +151,12 @@ def predict_logits(
     max_samples: int = 0,
     min_samples: int = 8000,
 ) -> np.ndarray:
-    """Eval-mode logits (n, C) in input order; waveforms longer than ``max_samples`` are centre-cropped."""
+    """Eval-mode logits (n, C) in input order; waveforms (or frames) longer than ``max_samples`` of
+    audio are centre-cropped."""
     model.eval()
     if isinstance(inputs, UtteranceData):
         inputs = inputs.inputs
-    if model.input_kind == "waveform" and max_samples > 0:
-        inputs = [augment.center_crop(np.asarray(x), max_samples) for x in inputs]
+    inputs = _eval_crop(model, inputs, max_samples)
     out = np.zeros((len(inputs), model.num_classes), dtype=np.float32)
     for batch in length_sorted_batches(inputs, batch_size):
         x, lengths = _collate(model, [inputs[i] for i in batch], min_samples)
@@ -197,6 +216,7 @@ class _Trainer:
     def __init__(
         self, config: TrainConfig, train: UtteranceData, val: UtteranceData | None, out_dir: Path | None
     ) -> None:
+        config, privacy_notes = privacy.adjust_for_privacy(config)  # e.g. mixup off under DP
         self.config = config
         self.out_dir = out_dir
         self.encoder = LabelEncoder(config.labels or [])
@@ -206,15 +226,27 @@ class _Trainer:
         self.rng = np.random.default_rng(config.seed)
         torch.manual_seed(config.seed)
         self.model = build_model(config.model, len(self.encoder.labels))
-        self.model.fit_normalizer(train.inputs)
+        # Under DP the training examples may reach the model through noisy clipped gradients only:
+        # the normaliser and class weights then come from the validation speakers.
+        stats, stats_note = privacy.statistics_data(config, train, val)
+        self.model.fit_normalizer(stats.inputs)
         self.steps_per_epoch = self._batches_per_epoch()
         self.optimizer = _optimizer(self.model, config)
         self.scheduler = _scheduler(self.optimizer, config, config.epochs * self.steps_per_epoch)
-        weights = class_weights(self.train_targets, len(self.encoder.labels))
+        notes = privacy_notes + ([stats_note] if stats_note else [])
+        self.private = privacy.make_private(config, self.model, self.optimizer, len(train), notes)
+        if self.private is not None:
+            self.optimizer = self.private.optimizer  # clips per example and adds noise in step()
+        weights = class_weights(self.encoder.encode(stats.labels), len(self.encoder.labels))
+        if self.private is not None:
+            weights[weights == 0] = 1.0  # a class missing from validation still trains
         self.loss_weights = weights if config.balance == "weights" else None
         sr = config.inputs.sample_rate
         crop = int(config.inputs.crop_seconds * sr)
         self.augmenter = augment.WaveformAugmenter(config.augment, sr, crop)
+        self.frame_copies = _frame_copies(config, train) if self.model.input_kind == "frames" else None
+        frames_model = self.model.input_kind == "frames" and crop > 0
+        self.crop_frames = self.model.frames_for_samples(crop) if frames_model else 0
         self.history: list[EpochRecord] = []
         self.best_state: dict[str, torch.Tensor] | None = None
         self.best_key: tuple[float, float] = (-math.inf, -math.inf)
@@ -223,6 +255,8 @@ class _Trainer:
 
     def _batches_per_epoch(self) -> int:
         n = len(self.train_data)
+        if self.config.privacy.enabled:
+            return privacy.steps_per_epoch(n, self.config.batch_size)
         full, rest = divmod(n, self.config.batch_size)
         return full + (1 if rest >= 2 else 0)  # a batch of one breaks batch norm
 
@@ -230,7 +264,11 @@ class _Trainer:
     def train_epoch(self) -> float:
         cfg = self.config
         self.model.train()
-        order = epoch_order(self.train_targets, len(self.encoder.labels), cfg.balance, self.rng)
+        if self.private is not None:  # Poisson-sampled batches: the sampling the accountant assumes
+            return self.private.run_epoch(self.train_step, self.rng, self.scheduler)
+        order = epoch_order(
+            self.train_targets, len(self.encoder.labels), cfg.balance, self.rng, self.train_data.corpora
+        )
         total, count = 0.0, 0
         for step in range(self.steps_per_epoch):
             batch = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
@@ -244,11 +282,15 @@ class _Trainer:
         arrays = [self.train_data.inputs[i] for i in batch]
         if model.input_kind == "waveform":
             arrays = [self.augmenter(np.asarray(x, dtype=np.float32), self.rng) for x in arrays]
+        elif model.input_kind == "frames":
+            arrays = [self.training_frames(i) for i in batch]
         x, lengths = _collate(model, arrays, _min_samples(cfg))
         with torch.no_grad():
             features, lengths = model.encode_input(x, lengths)
             if model.input_kind == "waveform":
                 features = augment.spec_augment(features, lengths, cfg.augment, self.rng)
+            elif model.input_kind == "frames":
+                features, lengths = augment.frame_time_masks(features, lengths, cfg.augment, self.rng)
         targets = torch.from_numpy(self.train_targets[batch])
         use_mixup = cfg.augment.mixup_alpha > 0 and self.rng.random() < cfg.augment.mixup_prob
         if use_mixup:
@@ -267,7 +309,17 @@ class _Trainer:
         self.scheduler.step()
         return float(loss.detach())
 
+    def training_frames(self, index: int) -> np.ndarray:
+        """Clip ``index`` as itself or one of its augmented copies (at random), randomly cropped."""
+        frames = self.train_data.inputs[index]
+        if self.frame_copies:
+            version = int(self.rng.integers(0, len(self.frame_copies[index]) + 1))
+            frames = frames if version == 0 else self.frame_copies[index][version - 1]
+        return augment.random_crop(np.asarray(frames), self.crop_frames, self.rng)
+
     def _loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        if self.private is not None:
+            return self.private.loss(logits, targets, self.loss_weights, self.config.label_smoothing)
         return nn.functional.cross_entropy(
             logits, targets, weight=self.loss_weights, label_smoothing=self.config.label_smoothing
         )
@@ -321,6 +373,7 @@ class _Trainer:
             "best_epoch": self.best_epoch,
             "bad_epochs": self.bad_epochs,
             "config": self.config.to_dict(),
+            "privacy": self.private.state_dict() if self.private is not None else None,
         }
 
     def restore(self, state: dict[str, Any]) -> int:
@@ -336,6 +389,8 @@ class _Trainer:
         self.best_key = tuple(state["best_key"])
         self.best_epoch = state["best_epoch"]
         self.bad_epochs = state["bad_epochs"]
+        if self.private is not None:  # the accountant goes on from the steps already taken
+            self.private.load_state_dict(state.get("privacy"))
         return int(state["epoch"])
 
 
@@ -348,17 +403,54 @@ def _same_config(saved: dict[str, Any] | None, config: TrainConfig) -> bool:
 
 
 def _resolve_config(config: TrainConfig, train: UtteranceData) -> TrainConfig:
-    """Fill in what the data decides: the label list and the MLP input size."""
+    """Fill in what the data decides: the label list and the MLP (or frame head) input size."""
     labels = list(config.labels or train.classes or sorted(set(train.labels)))
     if len(labels) < 2:
         raise ConfigError(f"training needs at least 2 emotion classes, got {labels}")
     model = config.model
+    if model_input_kind(model) == "frames":
+        return _resolve_frames(config.replace(labels=labels), train)
     if model_input_kind(model) == "features":
         dims = {x.size for x in train.inputs}
         if len(dims) != 1:
             raise ModelError(f"feature vectors of different lengths {sorted(dims)}; use one extractor")
         model = model.replace(params={**model.params, "input_dim": dims.pop()})
     return config.replace(labels=labels, model=model)
+
+
+def _resolve_frames(config: TrainConfig, train: UtteranceData) -> TrainConfig:
+    """Frame width and rate from the data and extractor; the extractor's pinned params (e.g. the
+    sha256 of the Whisper weights) into ``inputs.feature_params``, so the bundle refuses other ones."""
+    shapes = {np.shape(x)[1:] for x in train.inputs}
+    if len(shapes) != 1 or len(next(iter(shapes))) != 1:
+        raise ModelError(
+            f"frames models need (frames, D) arrays of one width, got shapes {sorted(shapes)}; "
+            "use one frame-level extractor"
+        )
+    extractor = frame_extractor(config.inputs)
+    params = {
+        **config.model.params,
+        "input_dim": int(next(iter(shapes))[0]),
+        "frame_rate": float(extractor.frame_rate),
+        "sample_rate": int(config.inputs.sample_rate),
+    }
+    feature_params = {**config.inputs.feature_params, **extractor.pinned_params()}
+    return config.replace(
+        model=config.model.replace(params=params),
+        inputs=config.inputs.replace(feature_params=feature_params),
+    )
+
+
+def _frame_copies(config: TrainConfig, train: UtteranceData) -> list[list[np.ndarray]] | None:
+    """Frames of ``inputs.augment_copies`` augmented versions of every training clip (None: none asked)."""
+    if config.inputs.augment_copies <= 0:
+        return None
+    if len(train.paths) != len(train):
+        raise ConfigError(
+            "inputs.augment_copies needs the audio file of every training clip; train from an "
+            "utterance table (or UtteranceData with paths)"
+        )
+    return augmented_frame_copies(train.paths, config.inputs, config.augment, config.seed).arrays
 
 
 def _tensorboard(out_dir: Path | None, enabled: bool, purge_step: int):
@@ -456,9 +548,13 @@ def _finish(trainer: _Trainer, out: Path | None) -> TrainResult:
     labels = trainer.encoder.labels
     history = History.from_records(trainer.history)
     facts = _calibrate(trainer)
+    dp_report = trainer.private.report() if trainer.private is not None else None
+    if trainer.private is not None:
+        trainer.private.close()
     result = TrainResult(
         model, labels, history, trainer.best_epoch, trainer.config, out, facts["temperature"], facts
     )
+    result.privacy = dp_report
     if out is not None:
         best = result.best
         metadata = {
@@ -477,6 +573,8 @@ def _finish(trainer: _Trainer, out: Path | None) -> TrainResult:
         }
         if facts.get("uncertainty_threshold"):
             metadata["uncertainty_threshold"] = facts["uncertainty_threshold"]
+        if dp_report is not None:
+            metadata["privacy"] = dp_report
         save_bundle(out, model, trainer.config, labels, _finite(metadata), temperature=result.temperature)
     return result
 

@@ -1,21 +1,33 @@
 """How fast voxemo recognises emotion on CPU, measured on the RAVDESS speech files.
 
-    python benchmarks/speed.py                      # all 1440 files, the bundled default model
-    python benchmarks/speed.py --limit 100          # a quick run
-    python benchmarks/speed.py --model runs/cnn     # any bundle folder or bundled name
+    python benchmarks/speed.py                          # all 1440 files, the bundled default model
+    python benchmarks/speed.py --limit 100              # a quick run
+    python benchmarks/speed.py --models default fast accurate runs/cnn   # several models side by side
+    python benchmarks/speed.py --threads 1 2 --repeats 3                 # torch/ONNX at 1 and 2 threads
 
-Stages, each in its own subprocess (so every stage's peak memory is its own):
+``--models`` takes bundled names and bundle folders; a name that is not installed is skipped with
+the reason printed. Stages, each in its own subprocess (so every stage's peak memory is its own):
 
 - ``decode``: ``voxemo.audio.load_audio`` over every file, in the same thread pool as the
   recogniser (the floor: nothing that reads the files can be faster);
-- ``frontend``: the model's log-mel front end (torch) over the decoded audio, in batches;
-- ``predict-torch`` / ``predict-onnx``: ``Recognizer.predict_batch`` (what ``voxemo predict``
-  runs) from file paths to predictions, torch or onnxruntime backend;
 - ``egemaps``: openSMILE eGeMAPS v02 functionals (``Smile.process_file``) on one core;
+
+and for each model:
+
+- ``frontend``: the model's log-mel front end (torch) over the decoded audio, in batches
+  (models without one, e.g. Whisper-encoder heads, report n/a);
+- ``predict-torch`` / ``predict-onnx``: ``Recognizer.predict_batch`` (what ``voxemo predict``
+  runs) from file paths to predictions, torch or onnxruntime backend, at each ``--threads`` count
+  (torch threads, or onnxruntime intra-op threads); a model that cannot be exported to ONNX
+  reports n/a. The peak memory of these rows is the RSS high-water mark of the process that
+  loaded the model and predicted every file;
 - ``stream``: latency of each hop of ``Recognizer.stream(window=2.0, hop=0.5)``.
 
-Writes ``benchmarks/results/speed.json`` and ``speed.md`` and the README table between
-``<!-- speed-table:start -->`` and ``<!-- speed-table:end -->``.
+Each predict row also gives the two ratios of the deployment target: how many times faster than
+eGeMAPS, and how many times the decoding time. With ``--repeats R`` every timed stage runs R times,
+interleaved (decode, each model, eGeMAPS, then again), and the fastest run counts: other jobs on the
+machine only ever slow a run down. Writes ``benchmarks/results/speed.json`` and ``speed.md`` and the
+README table between ``<!-- speed-table:start -->`` and ``<!-- speed-table:end -->``.
 """
 
 from __future__ import annotations
@@ -48,38 +60,66 @@ TARGET_VS_DECODE = 3.0  # predict within this factor of plain decoding
 TARGET_HOP_MS = 50.0  # streaming latency per hop (p95)
 STREAM_WINDOW, STREAM_HOP = 2.0, 0.5
 
-#: stage name -> (what it measures, for the table)
-STAGE_TITLES = {
+#: Stages measured once per run (the references the models are compared with).
+REFERENCE_TITLES = {
     "decode": "decoding alone: `load_audio` (soundfile + soxr)",
-    "frontend": "log-mel front end alone (torch, batches of 16, decoded audio in memory)",
-    "predict-torch": "`voxemo predict` pipeline, torch backend (`Recognizer.predict_batch`)",
-    "predict-onnx": "`voxemo predict` pipeline, ONNX backend (onnxruntime)",
     "egemaps": "openSMILE eGeMAPS v02 functionals (`Smile.process_file`, 1 core)",
 }
-STAGES = (*STAGE_TITLES, "stream")
+#: Stages measured for every model.
+MODEL_STAGES = ("frontend", "predict-torch", "predict-onnx", "stream")
+STAGES = (*REFERENCE_TITLES, *MODEL_STAGES)
+#: Stages timed at every ``--threads`` count (the others use the first count).
+THREADED_STAGES = ("predict-torch", "predict-onnx")
+
+
+class StageUnavailable(Exception):
+    """A stage that does not apply to a model (no log-mel front end, no ONNX export)."""
 
 
 # ---------------------------------------------------------------------------- stages (in a child)
 
 
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process (Linux reports ru_maxrss in KiB)."""
+    """Peak resident memory (RSS high-water mark) of this process; Linux reports ru_maxrss in KiB."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def set_torch_threads(threads: int) -> None:
+class Clock:
+    """Wall time, CPU time of the whole process (every thread) and of the calling thread.
+
+    CPU seconds suffer far less than wall time when other jobs share the machine, so they are kept
+    next to every wall time: ``cpu_s`` compares the work of two models even on a busy machine.
+    """
+
+    def __enter__(self) -> Clock:
+        self._start = (time.perf_counter(), time.process_time(), time.thread_time())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        wall, cpu, thread = self._start
+        self.times = {
+            "wall_s": time.perf_counter() - wall,
+            "cpu_s": time.process_time() - cpu,
+            "main_thread_cpu_s": time.thread_time() - thread,
+        }
+
+
+def set_threads(threads: int) -> None:
+    """Threads for torch and for onnxruntime sessions opened from now on (what ``voxemo predict`` sets)."""
     import torch
 
+    from voxemo.export.runtime import set_default_threads
+
     torch.set_num_threads(threads)
+    set_default_threads(threads)
 
 
 def stage_decode(files: list[str], args: argparse.Namespace) -> dict[str, Any]:
     from voxemo.audio import load_audio
 
-    start = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=args.workers) as pool:
+    with Clock() as clock, ThreadPoolExecutor(max_workers=args.workers) as pool:
         samples = sum(x.size for x in pool.map(load_audio, files))
-    return {"wall_s": time.perf_counter() - start, "samples": int(samples)}
+    return {**clock.times, "samples": int(samples)}
 
 
 def decode_all(files: list[str], workers: int) -> list[Any]:
@@ -97,35 +137,43 @@ def stage_frontend(files: list[str], args: argparse.Namespace) -> dict[str, Any]
     from voxemo.inference.backends import pad_batch
     from voxemo.training.checkpoint import load_bundle
 
-    set_torch_threads(args.threads)
-    model, _ = load_bundle(resolve_model(args.model))
+    set_threads(args.threads[0])
+    model, _ = load_bundle(resolve_model(args.stage_model))
+    frontend = getattr(model, "frontend", None)
+    if frontend is None:
+        raise StageUnavailable(f"{type(model).__name__} has no log-mel front end")
     waves = decode_all(files, args.workers)
     order = np.argsort([w.size for w in waves], kind="stable")
     batches = [order[i : i + BATCH_SIZE] for i in range(0, len(order), BATCH_SIZE)]
-    start = time.perf_counter()
     frames = 0
-    with torch.inference_mode():
+    with Clock() as clock, torch.inference_mode():
         for batch in batches:
             x, lengths = pad_batch([waves[i] for i in batch])
-            _, n = model.frontend(torch.from_numpy(x), torch.from_numpy(lengths))
+            _, n = frontend(torch.from_numpy(x), torch.from_numpy(lengths))
             frames += int(n.sum())
-    return {"wall_s": time.perf_counter() - start, "frames": frames}
+    return {**clock.times, "frames": frames}
 
 
 def stage_predict(backend: str) -> Callable[[list[str], argparse.Namespace], dict[str, Any]]:
     def run(files: list[str], args: argparse.Namespace) -> dict[str, Any]:
+        from voxemo.errors import VoxemoError
         from voxemo.inference import Prediction, load_model
 
-        set_torch_threads(args.threads)
+        set_threads(args.threads[0])
         began = time.perf_counter()
-        recognizer = load_model(args.model, backend=backend, workers=args.workers, batch_size=BATCH_SIZE)
+        try:
+            recognizer = load_model(
+                args.stage_model, backend=backend, workers=args.workers, batch_size=BATCH_SIZE
+            )
+        except VoxemoError as exc:
+            # e.g. a Whisper-encoder head: no ONNX export (ModelError), or its extra not installed.
+            raise StageUnavailable(f"cannot load it with the {backend} backend: {exc}") from None
         recognizer.predict(files[0])  # warm-up: first-call allocations, not per-file cost
         load_s = time.perf_counter() - began
-        start = time.perf_counter()
-        results = recognizer.predict_batch(files)
-        wall = time.perf_counter() - start
+        with Clock() as clock:
+            results = recognizer.predict_batch(files)
         failed = sum(not isinstance(r, Prediction) for r in results)
-        return {"wall_s": wall, "load_s": load_s, "failed": failed}
+        return {**clock.times, "load_s": load_s, "failed": failed}
 
     return run
 
@@ -137,10 +185,10 @@ def stage_egemaps(files: list[str], args: argparse.Namespace) -> dict[str, Any]:
         feature_set=opensmile.FeatureSet.eGeMAPSv02, feature_level=opensmile.FeatureLevel.Functionals
     )
     smile.process_file(files[0])  # warm-up, like the predict stages
-    start = time.perf_counter()
-    for path in files:
-        smile.process_file(path)
-    return {"wall_s": time.perf_counter() - start}
+    with Clock() as clock:
+        for path in files:
+            smile.process_file(path)
+    return clock.times
 
 
 def stage_stream(files: list[str], args: argparse.Namespace) -> dict[str, Any]:
@@ -148,8 +196,8 @@ def stage_stream(files: list[str], args: argparse.Namespace) -> dict[str, Any]:
 
     from voxemo.inference import load_model
 
-    set_torch_threads(args.threads)
-    recognizer = load_model(args.model)
+    set_threads(args.threads[0])
+    recognizer = load_model(args.stage_model)
     rate = recognizer.sample_rate
     hop = round(STREAM_HOP * rate)
     needed = hop * args.hops + round(STREAM_WINDOW * rate)
@@ -169,7 +217,7 @@ def stage_stream(files: list[str], args: argparse.Namespace) -> dict[str, Any]:
         elapsed = time.perf_counter() - start
         if predictions:  # feeds before the first full window only buffer
             latencies.append(1000 * elapsed / len(predictions))
-    latencies = latencies[1:]  # the first window pays one-off allocations
+    latencies = latencies[1:] or latencies  # the first window pays one-off allocations
     return {
         "hops": len(latencies),
         "median_ms": statistics.median(latencies),
@@ -189,8 +237,16 @@ STAGE_RUNNERS: dict[str, Callable[[list[str], argparse.Namespace], dict[str, Any
 
 
 def run_stage_here(args: argparse.Namespace) -> int:
+    """Child process: run one stage, print its result as one JSON line (n/a stages included)."""
+    from voxemo.errors import VoxemoError
+
     files = Path(args.files_from).read_text(encoding="utf-8").splitlines()
-    result = STAGE_RUNNERS[args.stage](files, args)
+    try:
+        result = STAGE_RUNNERS[args.stage](files, args)
+    except StageUnavailable as exc:
+        result = {"unavailable": str(exc)}
+    except VoxemoError as exc:  # the model cannot run this stage: n/a with the reason, not a crash
+        result = {"unavailable": f"{type(exc).__name__}: {exc}"}
     result["peak_rss_mb"] = peak_rss_mb()
     print(json.dumps(result))
     return 0
@@ -212,7 +268,10 @@ def audio_seconds(files: list[Path]) -> float:
     return sum(probe(path).duration for path in files)
 
 
-def run_stage_child(stage: str, list_file: Path, args: argparse.Namespace) -> dict[str, Any]:
+def run_stage_child(
+    stage: str, list_file: Path, args: argparse.Namespace, model: str = "", threads: int | None = None
+) -> dict[str, Any]:
+    """Run ``stage`` in a fresh interpreter; its last stdout line is the JSON result."""
     command = [
         sys.executable,
         __file__,
@@ -221,24 +280,40 @@ def run_stage_child(stage: str, list_file: Path, args: argparse.Namespace) -> di
         "--files-from",
         str(list_file),
         "--threads",
-        str(args.threads),
+        str(threads or args.threads[0]),
         "--workers",
         str(args.workers),
         "--hops",
         str(args.hops),
-        "--model",
-        args.model,
+        "--stage-model",
+        model,
     ]
-    print(f"[speed] {stage} ...", file=sys.stderr, flush=True)
+    label = f"{stage}" + (f" [{model}, {threads or args.threads[0]} thread(s)]" if model else "")
+    print(f"[speed] {label} ...", file=sys.stderr, flush=True)
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        raise SystemExit(f"stage {stage} failed:\n{done.stderr[-3000:]}")
+        raise SystemExit(f"stage {label} failed:\n{done.stderr[-3000:]}")
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    print(f"[speed] {stage}: {result}", file=sys.stderr, flush=True)
+    print(f"[speed] {label}: {result}", file=sys.stderr, flush=True)
     return result
 
 
+def fastest(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run with the least wall time, with every run's wall time kept (``runs_wall_s``)."""
+    timed = [r for r in runs if "wall_s" in r]
+    if not timed:
+        return runs[0]
+    best = dict(min(timed, key=lambda r: r["wall_s"]))
+    if len(timed) > 1:
+        best["runs_wall_s"] = [round(r["wall_s"], 4) for r in timed]
+        if all("cpu_s" in r for r in timed):
+            best["min_cpu_s"] = min(r["cpu_s"] for r in timed)
+    return best
+
+
 def throughput(result: dict[str, Any], n_files: int, seconds: float) -> dict[str, Any]:
+    if "wall_s" not in result:
+        return {k: round(v, 4) if isinstance(v, float) else v for k, v in result.items()}
     wall = result["wall_s"]
     return {
         **{k: round(v, 4) if isinstance(v, float) else v for k, v in result.items()},
@@ -246,6 +321,18 @@ def throughput(result: dict[str, Any], n_files: int, seconds: float) -> dict[str
         "rtf": round(wall / seconds, 6),
         "x_realtime": round(seconds / wall, 1),
     }
+
+
+def ratios(row: dict[str, Any], reference: dict[str, Any]) -> dict[str, Any]:
+    """How a predict row compares with eGeMAPS (times faster) and decoding (times the time)."""
+    out: dict[str, Any] = {}
+    if "wall_s" not in row:
+        return out
+    if "egemaps" in reference and "wall_s" in reference["egemaps"]:
+        out["vs_egemaps"] = round(reference["egemaps"]["wall_s"] / row["wall_s"], 2)
+    if "decode" in reference and "wall_s" in reference["decode"]:
+        out["vs_decode"] = round(row["wall_s"] / reference["decode"]["wall_s"], 2)
+    return out
 
 
 def machine_facts() -> dict[str, Any]:
@@ -278,53 +365,152 @@ def machine_facts() -> dict[str, Any]:
     }
 
 
+def weight_count(folder: Path) -> int | None:
+    """Tensor elements in the bundle's weights file (parameters plus normalisation buffers)."""
+    weights = folder / "model.safetensors"
+    if not weights.is_file():
+        return None
+    from safetensors import safe_open
+
+    with safe_open(str(weights), framework="numpy") as handle:
+        total = 0
+        for key in handle.keys():  # noqa: SIM118 (safe_open is not a mapping)
+            shape = handle.get_slice(key).get_shape()
+            count = 1
+            for size in shape:
+                count *= size
+            total += count
+    return total
+
+
 def model_facts(model: str) -> dict[str, Any]:
+    """What the table says about a model; raises VoxemoError when it is not installed/readable."""
     from voxemo.inference import resolve_model
 
     folder = resolve_model(model)
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    resolved = folder.resolve()
     return {
         "model": model,
-        "path": str(folder.resolve().relative_to(REPO) if folder.resolve().is_relative_to(REPO) else folder),
+        "path": str(resolved.relative_to(REPO) if resolved.is_relative_to(REPO) else folder),
         "family": config["train_config"]["model"]["name"],
+        "input_kind": config.get("input_kind", "waveform"),
+        "weights": weight_count(folder),
         "weights_sha256": config.get("weights_sha256", ""),
     }
 
 
-def targets(stages: dict[str, Any], stream: dict[str, Any]) -> dict[str, Any]:
-    predict = stages["predict-torch"]["wall_s"]
-    vs_egemaps = stages["egemaps"]["wall_s"] / predict
-    vs_decode = predict / stages["decode"]["wall_s"]
-    return {
-        "predict_vs_egemaps": {
-            "speedup": round(vs_egemaps, 1),
+def available_models(names: list[str]) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """(facts of each model that can be loaded, reason for each skipped one), reasons printed."""
+    from voxemo.errors import VoxemoError
+
+    found: dict[str, dict[str, Any]] = {}
+    skipped: dict[str, str] = {}
+    for name in names:
+        try:
+            found[name] = model_facts(name)
+        except (VoxemoError, OSError, KeyError, json.JSONDecodeError) as exc:
+            skipped[name] = str(exc)
+            print(f"[speed] skipping model {name!r}: {exc}", file=sys.stderr, flush=True)
+    return found, skipped
+
+
+def stage_jobs(args: argparse.Namespace, models: list[str]) -> list[tuple[str, str, int]]:
+    """(stage, model, threads) for one round of measurement, references first and last."""
+    jobs: list[tuple[str, str, int]] = []
+    if "decode" in args.stages:
+        jobs.append(("decode", "", args.threads[0]))
+    for model in models:
+        for stage in MODEL_STAGES:
+            if stage in args.stages:
+                counts = args.threads if stage in THREADED_STAGES else args.threads[:1]
+                jobs += [(stage, model, threads) for threads in counts]
+    if "egemaps" in args.stages:
+        jobs.append(("egemaps", "", args.threads[0]))
+    return jobs
+
+
+def targets(row: dict[str, Any], stream: dict[str, Any] | None) -> dict[str, Any]:
+    """The deployment target for one model, judged on its default torch predict row."""
+    out: dict[str, Any] = {}
+    if "vs_egemaps" in row:
+        out["predict_vs_egemaps"] = {
+            "speedup": row["vs_egemaps"],
             "target": f">= {TARGET_VS_EGEMAPS:g}x faster",
-            "met": vs_egemaps >= TARGET_VS_EGEMAPS,
-        },
-        "predict_vs_decode": {
-            "ratio": round(vs_decode, 2),
+            "met": row["vs_egemaps"] >= TARGET_VS_EGEMAPS,
+        }
+    if "vs_decode" in row:
+        out["predict_vs_decode"] = {
+            "ratio": row["vs_decode"],
             "target": f"<= {TARGET_VS_DECODE:g}x decoding time",
-            "met": vs_decode <= TARGET_VS_DECODE,
-        },
-        "stream_p95_ms": {
+            "met": row["vs_decode"] <= TARGET_VS_DECODE,
+        }
+    if stream and "p95_ms" in stream:
+        out["stream_p95_ms"] = {
             "value": round(stream["p95_ms"], 2),
             "target": f"< {TARGET_HOP_MS:g} ms per hop",
             "met": stream["p95_ms"] < TARGET_HOP_MS,
-        },
-    }
+        }
+    return out
+
+
+def model_summary(
+    facts: dict[str, Any],
+    raw: dict[tuple[str, str, int], list[dict[str, Any]]],
+    reference: dict[str, Any],
+    n_files: int,
+    seconds: float,
+    args: argparse.Namespace,
+) -> dict[str, Any]:
+    """Rows (front end, predict per backend and thread count), streaming and targets of one model."""
+    name = facts["model"]
+    rows = []
+    for (stage, model, threads), runs in raw.items():
+        if model != name or stage == "stream":
+            continue
+        row = {"stage": stage, "threads": threads, **throughput(fastest(runs), n_files, seconds)}
+        if stage.startswith("predict"):
+            row.update(ratios(row, reference))
+        rows.append(row)
+    stream_runs = raw.get(("stream", name, args.threads[0]))
+    stream = None
+    if stream_runs:
+        timed = [r for r in stream_runs if "p95_ms" in r]
+        stream = min(timed, key=lambda r: r["p95_ms"]) if timed else stream_runs[0]
+        stream = {"window_s": STREAM_WINDOW, "hop_s": STREAM_HOP, **stream}
+    summary: dict[str, Any] = {**facts, "rows": rows}
+    if stream is not None:
+        summary["streaming"] = stream
+    default_row = next(
+        (r for r in rows if r["stage"] == "predict-torch" and r["threads"] == args.threads[0]), None
+    )
+    if default_row is not None:
+        summary["targets"] = targets(default_row, stream)
+    return summary
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     files = ravdess_files(args.root, args.limit)
     seconds = audio_seconds(files)
+    found, skipped = available_models(args.models)
+    wants_models = any(stage in MODEL_STAGES for stage in args.stages)
+    if wants_models and not found:
+        raise SystemExit("no model to measure: " + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
     load_start = os.getloadavg()
     began = datetime.now(UTC)
+    raw: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory(prefix="voxemo-speed-") as tmp:
         list_file = Path(tmp) / "files.txt"
         list_file.write_text("\n".join(map(str, files)), encoding="utf-8")
-        raw = {stage: run_stage_child(stage, list_file, args) for stage in args.stages}
-    stream = raw.pop("stream", None)
-    stages = {name: throughput(result, len(files), seconds) for name, result in raw.items()}
+        for _ in range(args.repeats):
+            for stage, model, threads in stage_jobs(args, list(found)):
+                result = run_stage_child(stage, list_file, args, model, threads)
+                raw.setdefault((stage, model, threads), []).append(result)
+    reference = {
+        stage: throughput(fastest(runs), len(files), seconds)
+        for (stage, model, _), runs in raw.items()
+        if not model
+    }
     summary: dict[str, Any] = {
         "generated": began.isoformat(timespec="seconds"),
         "command": "python benchmarks/speed.py " + " ".join(sys.argv[1:]),
@@ -332,23 +518,20 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "load_average_at_start": [round(v, 2) for v in load_start],
         "load_average_at_end": [round(v, 2) for v in os.getloadavg()],
         "threads": {
-            "torch": args.threads,
+            "torch_and_onnxruntime": list(args.threads),
             "decode_workers": args.workers,
-            "onnxruntime_intra_op": min(4, os.cpu_count() or 1),
             "opensmile": 1,
         },
-        "model": model_facts(args.model),
+        "repeats": args.repeats,
         "corpus": "ravdess",
         "files": len(files),
         "audio_seconds": round(seconds, 2),
         "batch_size": BATCH_SIZE,
-        "stages": stages,
+        "reference": reference,
+        "models": [model_summary(f, raw, reference, len(files), seconds, args) for f in found.values()],
+        "skipped_models": skipped,
         "wall_s_total": round((datetime.now(UTC) - began).total_seconds(), 1),
     }
-    if stream is not None:
-        summary["streaming"] = {"window_s": STREAM_WINDOW, "hop_s": STREAM_HOP, **stream}
-    if stream is not None and {"predict-torch", "egemaps", "decode"} <= set(stages):
-        summary["targets"] = targets(stages, stream)
     if args.note:
         summary["note"] = args.note
     return summary
@@ -365,59 +548,143 @@ def _memory(stage: dict[str, Any]) -> str:
     return f"{stage['peak_rss_mb']:.0f} MB"
 
 
-def render_table(summary: dict[str, Any]) -> str:
-    stages = summary["stages"]
+def _row_title(row: dict[str, Any]) -> str:
+    threads = f"{row['threads']} thread{'s' if row['threads'] != 1 else ''}"
+    if row["stage"] == "frontend":
+        return f"log-mel front end alone (torch, {threads}, decoded audio in memory)"
+    backend = "torch" if row["stage"] == "predict-torch" else "ONNX (onnxruntime)"
+    return f"`voxemo predict`, {backend}, {threads}"
+
+
+def _model_title(model: dict[str, Any]) -> str:
+    weights = f", {model['weights'] / 1000:,.0f}k weights" if model.get("weights") else ""
+    return f"`{model['model']}` ({model['family']}{weights})"
+
+
+def _ratio_cells(row: dict[str, Any]) -> str:
+    egemaps = f"{row['vs_egemaps']:.1f}× faster" if "vs_egemaps" in row else ""
+    decode = f"{row['vs_decode']:.1f}×" if "vs_decode" in row else ""
+    return f"{egemaps} | {decode}"
+
+
+def render_reference(summary: dict[str, Any]) -> list[str]:
+    reference = summary["reference"]
     lines = [
         f"| {summary['files']} files, {summary['audio_seconds'] / 60:.1f} min of audio | wall time | files/s "
         "| real-time factor | × real time | peak memory |",
         "|---|---:|---:|---:|---:|---:|",
     ]
-    for name, title in STAGE_TITLES.items():
-        if name in stages:
-            s = stages[name]
+    for name, title in REFERENCE_TITLES.items():
+        if name in reference and "wall_s" in reference[name]:
+            s = reference[name]
             speed = f"{s['files_per_s']:,.0f} | {s['rtf']:.5f} | {s['x_realtime']:,.0f}×"
             lines.append(f"| {title} | {s['wall_s']:.2f} s | {speed} | {_memory(s)} |")
-    stream = summary.get("streaming")
-    if stream:
-        lines += [
-            "",
-            "| streaming, latency per hop | hops | median | p95 | max | peak memory |",
-            "|---|---:|---:|---:|---:|---:|",
-            f"| `Recognizer.stream(window={stream['window_s']:g}, hop={stream['hop_s']:g})`, torch | "
-            f"{stream['hops']} | {stream['median_ms']:.1f} ms | {stream['p95_ms']:.1f} ms | "
-            f"{stream['max_ms']:.1f} ms | {stream['peak_rss_mb']:.0f} MB |",
-        ]
-    lines += ["", *target_lines(summary), "", footer(summary)]
-    return "\n".join(lines)
+    return lines
+
+
+def render_models(summary: dict[str, Any]) -> list[str]:
+    lines = [
+        "| model | pipeline | wall time | files/s | real-time factor | × real time | vs eGeMAPS "
+        "| × decoding time | peak memory |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for model in summary["models"]:
+        for row in model["rows"]:
+            title = f"| {_model_title(model)} | {_row_title(row)} |"
+            if "wall_s" not in row:
+                lines.append(f"{title} n/a | | | | | | |")
+                continue
+            speed = f"{row['files_per_s']:,.0f} | {row['rtf']:.5f} | {row['x_realtime']:,.0f}×"
+            lines.append(f"{title} {row['wall_s']:.2f} s | {speed} | {_ratio_cells(row)} | {_memory(row)} |")
+    return lines
+
+
+def render_streaming(summary: dict[str, Any]) -> list[str]:
+    streams = [(m, m["streaming"]) for m in summary["models"] if m.get("streaming")]
+    if not streams:
+        return []
+    lines = [
+        "| streaming, latency per hop | hops | median | p95 | max | peak memory |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for model, stream in streams:
+        title = (
+            f"{_model_title(model)}: `Recognizer.stream(window={stream['window_s']:g}, "
+            f"hop={stream['hop_s']:g})`, torch"
+        )
+        if "p95_ms" not in stream:
+            lines.append(f"| {title} | n/a | | | | |")
+            continue
+        lines.append(
+            f"| {title} | {stream['hops']} | {stream['median_ms']:.1f} ms | {stream['p95_ms']:.1f} ms | "
+            f"{stream['max_ms']:.1f} ms | {stream['peak_rss_mb']:.0f} MB |"
+        )
+    return lines
+
+
+def render_table(summary: dict[str, Any]) -> str:
+    parts = [render_reference(summary), render_models(summary), render_streaming(summary)]
+    parts += [target_lines(summary), unavailable_lines(summary), [footer(summary)]]
+    return "\n\n".join("\n".join(part) for part in parts if part)
 
 
 def target_lines(summary: dict[str, Any]) -> list[str]:
-    t = summary.get("targets")
-    if not t:
-        return []
-    egemaps, decode, stream = t["predict_vs_egemaps"], t["predict_vs_decode"], t["stream_p95_ms"]
-    return [
-        f"- predict (torch) vs openSMILE eGeMAPS: **{egemaps['speedup']:.1f}× faster** "
-        f"(target {egemaps['target']}: {_mark(egemaps['met'])})",
-        f"- predict (torch) vs plain decoding: **{decode['ratio']:.1f}× the decoding time** "
-        f"(target {decode['target']}: {_mark(decode['met'])})",
-        f"- streaming: **p95 {stream['value']:.1f} ms per hop** "
-        f"(target {stream['target']}: {_mark(stream['met'])})",
-    ]
+    lines = []
+    threads = summary["threads"]["torch_and_onnxruntime"][0]
+    for model in summary["models"]:
+        t = model.get("targets") or {}
+        parts = []
+        if "predict_vs_egemaps" in t:
+            e = t["predict_vs_egemaps"]
+            parts.append(
+                f"**{e['speedup']:.1f}× faster** than eGeMAPS (target {e['target']}: {_mark(e['met'])})"
+            )
+        if "predict_vs_decode" in t:
+            d = t["predict_vs_decode"]
+            parts.append(f"**{d['ratio']:.1f}× the decoding time** (target {d['target']}: {_mark(d['met'])})")
+        if "stream_p95_ms" in t:
+            s = t["stream_p95_ms"]
+            parts.append(
+                f"streaming **p95 {s['value']:.1f} ms per hop** (target {s['target']}: {_mark(s['met'])})"
+            )
+        if parts:
+            lines.append(
+                f"- `{model['model']}`, predict with torch at {threads} thread(s): " + "; ".join(parts)
+            )
+    return lines
+
+
+def unavailable_lines(summary: dict[str, Any]) -> list[str]:
+    """Why a row says n/a, and which requested models were not installed."""
+    lines = []
+    for model in summary["models"]:
+        for row in model["rows"]:
+            if "unavailable" in row:
+                lines.append(f"- n/a for `{model['model']}`, {_row_title(row)}: {row['unavailable']}")
+        stream = model.get("streaming") or {}
+        if "unavailable" in stream:
+            lines.append(f"- n/a for `{model['model']}`, streaming: {stream['unavailable']}")
+    for name, reason in summary.get("skipped_models", {}).items():
+        lines.append(f"- `{name}` not measured: {reason}")
+    return lines
 
 
 def footer(summary: dict[str, Any]) -> str:
     machine, threads = summary["machine"], summary["threads"]
     load = summary["load_average_at_start"]
+    models = ", ".join(f"`{m['model']}`" for m in summary["models"]) or "none"
+    repeats = summary.get("repeats", 1)
     text = (
-        f"{summary['files']} RAVDESS files, {summary['audio_seconds'] / 60:.1f} min of audio, model "
-        f"`{summary['model']['model']}` ({summary['model']['family']}); {machine['cpu_cores']} CPU cores "
-        f"({machine['cpu']}), torch {threads['torch']} thread(s), {threads['decode_workers']} decoding "
-        f"threads, onnxruntime {threads['onnxruntime_intra_op']} thread(s), "
-        f"batches of {summary['batch_size']}; "
-        f"load average {load[0]:.1f} at start. Real-time factor = wall time / audio duration (lower is "
-        "faster); model loading and one warm-up file are excluded. Peak memory is each stage's own process "
-        "(the front-end row holds all decoded audio in memory). Generated by `python benchmarks/speed.py`."
+        f"{summary['files']} RAVDESS files, {summary['audio_seconds'] / 60:.1f} min of audio, models "
+        f"{models}; {machine['cpu_cores']} CPU cores ({machine['cpu']}), torch / onnxruntime threads "
+        f"{', '.join(map(str, threads['torch_and_onnxruntime']))}, {threads['decode_workers']} decoding "
+        f"threads, batches of {summary['batch_size']}; load average {load[0]:.1f} at start"
+        + (f"; fastest of {repeats} interleaved runs" if repeats > 1 else "")
+        + ". Real-time factor = wall time / audio duration (lower is faster); model loading and one "
+        "warm-up file are excluded. vs eGeMAPS = eGeMAPS wall time / predict wall time; × decoding time = "
+        "predict wall time / decoding wall time. Peak memory is each stage's own process (for predict: the "
+        "RSS high-water mark of a process that loads the model and predicts every file; the front-end row "
+        "holds all decoded audio in memory). Generated by `python benchmarks/speed.py`."
     )
     if summary.get("note"):
         text += f" Note: {summary['note'].rstrip('.')}."
@@ -445,31 +712,61 @@ def publish(summary: dict[str, Any], out: Path, readme: bool) -> str:
 # ---------------------------------------------------------------------------- command line
 
 
+def default_threads() -> int:
+    """The thread count ``voxemo predict`` uses by default (so the table measures what users run)."""
+    from voxemo.cli.predict_cmds import DEFAULT_THREADS
+
+    return DEFAULT_THREADS
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--root", type=Path, default=DEFAULT_ROOT, help="RAVDESS folder (Actor_XX/...)")
-    parser.add_argument("--limit", type=int, default=None, help="only the first N files (quick runs)")
-    parser.add_argument("--model", default="default", help="bundled name or bundle folder (default: default)")
+    parser.add_argument(
+        "--limit", type=positive_int, default=None, help="only the first N files (quick runs)"
+    )
+    parser.add_argument(
+        "--models",
+        "--model",
+        nargs="+",
+        default=["default"],
+        help="bundled names (default, fast, accurate) and/or bundle folders; names not installed are skipped",
+    )
     parser.add_argument(
         "--threads",
-        type=int,
-        default=1,
-        help="torch threads (default 1: the decoding threads already share the cores; more oversubscribes "
-        "a small machine and made every torch stage several times slower on 2 cores)",
+        type=positive_int,
+        nargs="+",
+        default=None,
+        help="torch threads and onnxruntime intra-op threads; predict rows are timed at each count, the "
+        "first one judges the targets (default: what `voxemo predict` uses)",
     )
     parser.add_argument(
-        "--workers", type=int, default=4, help="decoding threads (the recogniser's default: 4)"
+        "--workers", type=positive_int, default=4, help="decoding threads (the recogniser's default: 4)"
     )
-    parser.add_argument("--hops", type=int, default=300, help="streaming hops to time")
+    parser.add_argument("--hops", type=positive_int, default=300, help="streaming hops to time")
+    parser.add_argument(
+        "--repeats", type=positive_int, default=1, help="interleaved runs; the fastest counts"
+    )
     parser.add_argument("--stages", nargs="+", default=list(STAGES), choices=STAGES)
     parser.add_argument("--note", default="", help="a remark stored with the results (e.g. other load)")
     parser.add_argument("--out", type=Path, default=RESULTS / "speed.json")
     parser.add_argument("--no-readme", action="store_true", help="do not update README.md")
     parser.add_argument("--stage", choices=STAGES, help=argparse.SUPPRESS)  # internal: run one stage here
     parser.add_argument("--files-from", help=argparse.SUPPRESS)
-    return parser.parse_args(argv)
+    parser.add_argument("--stage-model", default="", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.threads is None:
+        args.threads = [default_threads()]
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:

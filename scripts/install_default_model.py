@@ -1,12 +1,18 @@
-"""Install a trained bundle as voxemo's bundled default model, with a model card generated from it.
+"""Install a trained bundle as one of voxemo's bundled models, with a model card generated from it.
 
     voxemo train --config recipes/default.yaml          # writes runs/default/ (+ heldout.json)
     python scripts/install_default_model.py runs/default
+    python scripts/install_default_model.py runs/fast --name fast          # recipes/fast.yaml
+    python scripts/install_default_model.py runs/accurate --name accurate  # recipes/accurate.yaml
 
 Copies ``model.safetensors``, ``config.json`` and ``heldout.json`` from the run folder into
-``src/voxemo/pretrained/default/`` and writes ``MODEL_CARD.md`` there. Every fact in the card
-comes from those files, from the recipe, or from the corpus table in ``docs/corpora.md``
-(language, licence, notes on the shared copy); nothing about the model is typed by hand.
+``src/voxemo/pretrained/<name>/`` and writes ``MODEL_CARD.md`` there. ``--name`` (``default``,
+``fast`` or ``accurate``) picks the destination, the recipe the run is compared with
+(``recipes/<name>.yaml``) and the role the card describes. Every fact in the card comes from
+those files, from the recipe, or from the corpus table in ``docs/corpora.md`` (language,
+licence, notes on the shared copy); nothing about the model is typed by hand. For a model on
+frames of a frozen backbone (``input_kind`` ``frames``, e.g. a Whisper-encoder head) the card
+records the backbone, the SHA-256 its weights must have, and the extra it needs.
 """
 
 from __future__ import annotations
@@ -21,8 +27,9 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+PRETRAINED = REPO / "src" / "voxemo" / "pretrained"
 DEFAULT_RUN = REPO / "runs" / "default"
-DEFAULT_DEST = REPO / "src" / "voxemo" / "pretrained" / "default"
+DEFAULT_DEST = PRETRAINED / "default"
 DEFAULT_RECIPE = REPO / "recipes" / "default.yaml"
 CORPUS_DOCS = REPO / "docs" / "corpora.md"
 WEIGHTS, CONFIG, HELDOUT, CARD = "model.safetensors", "config.json", "heldout.json", "MODEL_CARD.md"
@@ -35,6 +42,49 @@ RESTRICTIVE_TERMS = ("nc", "non-commercial", "research")
 
 class InstallError(Exception):
     """Something the user can fix: a missing file, a bundle too big, an unreadable table."""
+
+
+@dataclass(frozen=True)
+class ModelRole:
+    """What a bundled name is for: the card's title and the sentence on when to choose it."""
+
+    title: str
+    purpose: str
+
+
+#: The bundled names (``voxemo.inference.bundles.BUNDLED_NAMES``) and what each is for.
+ROLES: dict[str, ModelRole] = {
+    "default": ModelRole(
+        "voxemo default model",
+        "The bundled default: what `voxemo predict` and `voxemo.load_model()` use when no model is "
+        "named. It balances accuracy and speed.",
+    ),
+    "fast": ModelRole(
+        "voxemo fast model",
+        "The speed-first bundled model (`--model fast`, `load_model('fast')`): a cheaper network for "
+        "scoring large collections, streaming and small machines, at some cost in accuracy; compare "
+        "its held-out scores with the default model's card.",
+    ),
+    "accurate": ModelRole(
+        "voxemo accurate model",
+        "The accuracy-first bundled model (`--model accurate`, `load_model('accurate')`): a small head "
+        "on a large frozen speech encoder, much slower and heavier than the default model.",
+    ),
+}
+#: The optional extra a frames model's backbone needs, by extractor name prefix.
+BACKBONE_EXTRAS = {"whisper": "whisper"}
+
+
+def run_for(name: str) -> Path:
+    return REPO / "runs" / name
+
+
+def dest_for(name: str) -> Path:
+    return PRETRAINED / name
+
+
+def recipe_for(name: str) -> Path:
+    return REPO / "recipes" / f"{name}.yaml"
 
 
 # ---------------------------------------------------------------------------- facts from files
@@ -98,10 +148,32 @@ class BundleFacts:
     corpora: list[CorpusFacts]
     recipe: Path
     recipe_differences: list[str]
+    #: The bundled name installed (``default``, ``fast``, ``accurate``): the card's role.
+    name: str = "default"
 
     @property
     def train(self) -> dict[str, Any]:
         return self.config["train_config"]
+
+    @property
+    def input_kind(self) -> str:
+        return str(self.config.get("input_kind", "waveform"))
+
+    @property
+    def backbone(self) -> dict[str, Any] | None:
+        """For a frames model: the frozen extractor's name, options and expected weights hash."""
+        if self.input_kind != "frames":
+            return None
+        inputs = self.train.get("inputs", {})
+        params = dict(inputs.get("feature_params") or {})
+        name = str(inputs.get("frame_features", "whisper-encoder"))
+        extra = next((e for prefix, e in BACKBONE_EXTRAS.items() if name.startswith(prefix)), None)
+        return {
+            "extractor": name,
+            "params": {k: v for k, v in params.items() if k != "expected_sha256"},
+            "sha256": params.get("expected_sha256"),
+            "extra": extra,
+        }
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -171,7 +243,9 @@ def _diff_keys(a: Any, b: Any, prefix: str = "") -> list[str]:
     return [prefix.rstrip(".") + (NEWER_OPTION if b is ABSENT else "")]
 
 
-def gather_facts(run_dir: Path, recipe: Path, corpus_docs: Path) -> BundleFacts:
+def gather_facts(run_dir: Path, recipe: Path, corpus_docs: Path, name: str = "default") -> BundleFacts:
+    if name not in ROLES:
+        raise InstallError(f"unknown bundled name {name!r}; use one of {', '.join(ROLES)}")
     check_run_dir(run_dir)
     config = read_json(run_dir / CONFIG)
     if not corpus_docs.is_file():
@@ -189,6 +263,7 @@ def gather_facts(run_dir: Path, recipe: Path, corpus_docs: Path) -> BundleFacts:
         corpora=[known[name] for name in names],
         recipe=recipe,
         recipe_differences=recipe_differences(recipe, config["train_config"]),
+        name=name,
     )
 
 
@@ -219,16 +294,44 @@ def heldout_ua_line(facts: BundleFacts) -> str:
     )
 
 
-def section_summary(facts: BundleFacts) -> list[str]:
+def describe_network(facts: BundleFacts) -> str:
+    """``A `cnn` network on log-mel spectrograms`` or ``A `head` on frames of the frozen `x` encoder``."""
     model = facts.train["model"]
+    backbone = facts.backbone
+    if backbone is None:
+        return f"A `{model['name']}` network on log-mel spectrograms"
+    return f"A `{model['name']}` head on frames of the frozen `{backbone['extractor']}` backbone"
+
+
+def install_hint(facts: BundleFacts) -> str:
+    """The pip command a frames model's backbone needs (empty for models that need nothing more)."""
+    backbone = facts.backbone
+    if backbone is None or not backbone["extra"]:
+        return ""
+    return f"pip install 'voxemo[{backbone['extra']}]'"
+
+
+def section_summary(facts: BundleFacts) -> list[str]:
     languages = ", ".join(c.language_name for c in facts.corpora)
-    return [
-        "# voxemo default model",
+    role = ROLES[facts.name]
+    lines = [
+        f"# {role.title}",
         "",
-        f"A `{model['name']}` network on log-mel spectrograms that recognises "
+        role.purpose,
+        "",
+        f"{describe_network(facts)} that recognises "
         f"{len(facts.labels)} emotions ({', '.join(facts.labels)}) in 16 kHz speech. Trained on "
         f"{len(facts.corpora)} acted corpora ({', '.join(c.title for c in facts.corpora)}; "
         f"{languages}).",
+    ]
+    if install_hint(facts):
+        lines += [
+            "",
+            f"**Needs the optional backbone dependencies:** `{install_hint(facts)}` (the backbone's "
+            "weights are not in this bundle; see Model).",
+        ]
+    return [
+        *lines,
         "",
         heldout_ua_line(facts),
         "",
@@ -241,11 +344,38 @@ def section_summary(facts: BundleFacts) -> list[str]:
     ]
 
 
-def section_model(facts: BundleFacts) -> list[str]:
-    model = facts.train["model"]
-    front = model["frontend"]
+def input_lines(facts: BundleFacts) -> list[str]:
+    """What the network is fed: its log-mel front end, or the frozen backbone it sits on."""
+    backbone = facts.backbone
+    rate = facts.train["inputs"]["sample_rate"]
+    if backbone is not None:
+        options = json.dumps(backbone["params"]) if backbone["params"] else "default options"
+        sha = backbone["sha256"]
+        return [
+            f"- input: {rate} Hz mono waveform -> frames of the frozen `{backbone['extractor']}` backbone "
+            f"({options}), computed inside voxemo at prediction time; the head is the only trained part",
+            "- backbone weights: "
+            + (
+                f"SHA-256 `{sha}` (checked when loaded)"
+                if sha
+                else "no SHA-256 recorded in the bundle (any copy of the named weights is accepted)"
+            )
+            + "; they are not part of this bundle",
+            f"- needs: `{install_hint(facts)}`" if install_hint(facts) else "- needs: no extra packages",
+        ]
+    front = facts.train["model"]["frontend"]
     rate = front["sample_rate"]
     window_ms, hop_ms = 1000 * front["win_length"] / rate, 1000 * front["hop_length"] / rate
+    return [
+        f"- input: raw {rate} Hz mono waveform; front end inside the network: {front['n_mels']} log-mel "
+        f"bands, {window_ms:g} ms window, {hop_ms:g} ms hop, "
+        f"{front['fmin']:g}-{front['fmax']:g} Hz, per-band normalisation fitted on training clips "
+        f"(per-clip mean removal: {front['utterance_norm']})",
+    ]
+
+
+def section_model(facts: BundleFacts) -> list[str]:
+    model = facts.train["model"]
     optim = facts.train["optim"]
     meta = facts.metadata
     lines = [
@@ -254,10 +384,7 @@ def section_model(facts: BundleFacts) -> list[str]:
         f"- architecture: `{model['name']}` with {json.dumps(model['params'])}",
         f"- parameters: {facts.parameters:,} ({facts.weights_bytes / 1e6:.2f} MB of weights, "
         f"`{WEIGHTS}` SHA-256 `{facts.config.get('weights_sha256', '')[:16]}…`)",
-        f"- input: raw {rate} Hz mono waveform; front end inside the network: {front['n_mels']} log-mel "
-        f"bands, {window_ms:g} ms window, {hop_ms:g} ms hop, "
-        f"{front['fmin']:g}-{front['fmax']:g} Hz, per-band normalisation fitted on training clips "
-        f"(per-clip mean removal: {front['utterance_norm']})",
+        *input_lines(facts),
         f"- output labels: {', '.join(facts.labels)}",
         f"- calibration temperature: {facts.config.get('temperature', 1.0):g}"
         + (" (uncalibrated softmax)" if facts.config.get("temperature", 1.0) == 1.0 else ""),
@@ -438,13 +565,15 @@ def section_reproduce(facts: BundleFacts) -> list[str]:
         recipe = facts.recipe.resolve().relative_to(REPO)
     except ValueError:
         recipe = facts.recipe
-    out_dir = facts.train.get("out_dir") or "runs/default"
+    out_dir = facts.train.get("out_dir") or f"runs/{facts.name}"
+    name_option = "" if facts.name == "default" else f" --name {facts.name}"
     lines = [
         "## Reproduce",
         "",
         "```bash",
+        *([f"{install_hint(facts)}          # the backbone"] if install_hint(facts) else []),
         f"voxemo train --config {recipe}          # needs the corpora under ../shared/datasets",
-        f"python scripts/install_default_model.py {out_dir}",
+        f"python scripts/install_default_model.py {out_dir}{name_option}",
         "```",
         "",
         f"`{CONFIG}` holds the exact configuration; `{HELDOUT}` the held-out scores quoted above.",
@@ -487,9 +616,13 @@ def install(
     recipe: Path = DEFAULT_RECIPE,
     corpus_docs: Path = CORPUS_DOCS,
     max_weights_mb: float = MAX_WEIGHTS_MB,
+    name: str = "default",
 ) -> BundleFacts:
-    """Copy the bundle of ``run_dir`` into ``dest`` and write its model card; returns what the card says."""
-    facts = gather_facts(run_dir, recipe, corpus_docs)
+    """Copy the bundle of ``run_dir`` into ``dest`` and write its model card; returns what the card says.
+
+    ``name`` is the bundled name (``default``, ``fast``, ``accurate``) whose role the card describes.
+    """
+    facts = gather_facts(run_dir, recipe, corpus_docs, name)
     if facts.weights_bytes > max_weights_mb * 1e6:
         raise InstallError(
             f"{run_dir / WEIGHTS} is {facts.weights_bytes / 1e6:.1f} MB, over the {max_weights_mb:g} MB "
@@ -513,15 +646,23 @@ def install(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("run_dir", nargs="?", type=Path, default=DEFAULT_RUN, help="finished training run")
-    parser.add_argument("--dest", type=Path, default=DEFAULT_DEST, help="bundle folder to write")
-    parser.add_argument("--recipe", type=Path, default=DEFAULT_RECIPE, help="recipe the run was trained with")
+    parser.add_argument("run_dir", nargs="?", type=Path, help="finished training run (default: runs/<name>)")
+    parser.add_argument(
+        "--name", choices=list(ROLES), default="default", help="bundled name to install as (default: default)"
+    )
+    parser.add_argument("--dest", type=Path, help="bundle folder to write (default: pretrained/<name>)")
+    parser.add_argument("--recipe", type=Path, help="recipe the run was trained with (recipes/<name>.yaml)")
     parser.add_argument("--max-mb", type=float, default=MAX_WEIGHTS_MB, help="largest weights file accepted")
     args = parser.parse_args(argv)
+    args.run_dir = args.run_dir or run_for(args.name)
+    args.dest = args.dest or dest_for(args.name)
+    args.recipe = args.recipe or recipe_for(args.name)
     from voxemo.errors import VoxemoError
 
     try:
-        facts = install(args.run_dir, args.dest, recipe=args.recipe, max_weights_mb=args.max_mb)
+        facts = install(
+            args.run_dir, args.dest, recipe=args.recipe, max_weights_mb=args.max_mb, name=args.name
+        )
     except (InstallError, VoxemoError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -18,6 +18,25 @@ from voxemo.errors import ConfigError, VoxemoError
 
 MODEL_HELP = "Bundled model name (default, fast, accurate), a bundle folder, or an exported .onnx file."
 BACKEND_HELP = "Inference backend: torch, or onnx (onnxruntime; bundles are exported once and cached)."
+#: Threads for the model (torch, or onnxruntime intra-op). One: the decoding threads (--jobs) already
+#: use the other core, and on a 2-core machine shared with other jobs 2 torch threads made predict
+#: 5-10x slower and 2 onnxruntime threads 1.5x slower (benchmarks/speed.py --threads 1 2). Raise it
+#: on machines with many idle cores, above all for the large `accurate` model.
+DEFAULT_THREADS = 1
+
+
+def set_inference_threads(threads: int, backend: str) -> None:
+    """Threads for the model: torch's intra-op pool, or onnxruntime sessions opened from now on."""
+    if threads < 1:
+        raise ConfigError(f"--threads must be at least 1, got {threads}")
+    if backend == "onnx":
+        from voxemo.export.runtime import set_default_threads
+
+        set_default_threads(threads)
+    else:
+        import torch
+
+        torch.set_num_threads(threads)
 
 
 def read_path_list(stream: io.TextIOBase) -> list[Path]:
@@ -84,6 +103,11 @@ def predict_command(
     ),
     jobs: int | None = typer.Option(None, "--jobs", "-j", help="Decoding threads (default 4)."),
     batch_size: int = typer.Option(16, "--batch-size", help="Clips per forward pass."),
+    threads: int = typer.Option(
+        DEFAULT_THREADS,
+        "--threads",
+        help="Threads for the model (torch, or onnxruntime intra-op); decoding uses --jobs threads.",
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr."),
 ) -> None:
     """Recognise the emotion in each recording: top emotion, a probability per emotion, confidence.
@@ -94,6 +118,7 @@ def predict_command(
 
     fmt = _output_format(as_json, as_csv)
     files = gather_inputs(inputs)
+    set_inference_threads(threads, backend)
     recognizer = load_model(
         model, backend=backend, uncertainty_threshold=threshold, workers=jobs, batch_size=batch_size
     )

@@ -32,11 +32,22 @@ def _onnxruntime() -> Any:
     return onnxruntime
 
 
+#: Intra-op threads of sessions opened without an explicit count (None: up to 4 cores);
+#: ``voxemo predict --threads`` sets it through :func:`set_default_threads`.
+_default_threads: int | None = None
+
+
+def set_default_threads(threads: int | None) -> None:
+    """Intra-op threads for ONNX sessions opened from now on (None: up to 4 cores)."""
+    global _default_threads
+    _default_threads = threads
+
+
 def open_session(path: str | Path, threads: int | None = None) -> Any:
     """An onnxruntime CPU session for ``path``; a damaged file raises ModelError."""
     ort = _onnxruntime()
     options = ort.SessionOptions()
-    options.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
+    options.intra_op_num_threads = threads or _default_threads or min(4, os.cpu_count() or 1)
     options.log_severity_level = 3  # errors only: no warnings about unused initialisers
     try:
         return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])

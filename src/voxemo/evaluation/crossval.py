@@ -9,7 +9,9 @@ For every fold of a protocol:
    (``EmotionModel.fit_normalizer`` inside ``train``) and early stopping / model selection looks
    at the validation speakers only;
 4. the softmax temperature is fitted inside ``train`` on the validation speakers too, so the
-   test fold never influences calibration;
+   test fold never influences calibration (with ``refit: true`` the kept model is then retrained
+   on training + validation speakers for the selected epochs, keeping that temperature; the
+   fold's ``extra.refit`` says so);
 5. the test fold is predicted once and its predictions are stored in ``fold_XX/predictions.csv``
    (+ ``fold_XX/fold.json``, written last), so an interrupted evaluation resumes at the first
    unfinished fold.
@@ -56,7 +58,9 @@ class TrainingBackend:
     - ``train(config, train_set, val_set, out_dir, resume)`` -> a training result;
     - ``predict_proba(result, dataset)`` -> (N, len(labels)) probabilities in ``labels`` order;
     - ``facts(result)`` -> ``{"best_epoch": int | None, "history": dict | None}`` and optionally
-      ``"temperature"`` (the softmax temperature the result fitted on its validation speakers).
+      ``"temperature"`` (the softmax temperature the result fitted on its validation speakers),
+      ``"privacy"`` and ``"refit"`` (the facts of a model retrained on training + validation
+      speakers after selection; ``best_epoch`` is then the selected epoch count).
 
     ``predict_proba`` returns the model's *raw* probabilities (temperature 1); the report applies
     each fold's temperature itself, so it can state the ECE before and after calibration.
@@ -110,6 +114,7 @@ def default_backend() -> TrainingBackend:
             "history": history,
             "temperature": getattr(result, "temperature", None),
             "privacy": getattr(result, "privacy", None),
+            "refit": getattr(result, "refit", None),
         }
 
     return TrainingBackend(build_inputs, run_training, predict, facts)
@@ -226,9 +231,17 @@ def run_fold(
         history=facts.get("history"),
         seconds=time.perf_counter() - started,
         temperature=facts.get("temperature"),
-        # DP runs: spent epsilon, delta, noise multiplier of this fold (kept in fold.json for resume)
-        extra={"privacy": facts["privacy"]} if facts.get("privacy") else {},
+        extra=_fold_extra(facts),
     )
+
+
+def _fold_extra(facts: dict[str, Any]) -> dict[str, Any]:
+    """Training facts kept with a fold (in fold.json, so resume keeps them) when a run has them.
+
+    DP runs: spent epsilon, delta, noise multiplier. Refit runs: the selected epoch count and the
+    size of the training + validation set the kept model was retrained on.
+    """
+    return {key: facts[key] for key in ("privacy", "refit") if facts.get(key)}
 
 
 def cross_validate(

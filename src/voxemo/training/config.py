@@ -14,6 +14,10 @@ OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("onecycle", "cosine", "constant")
 #: ``corpus``: batches where every (corpus, class) pair is equally likely (multi-corpus training).
 BALANCING = ("none", "weights", "sampler", "corpus")
+REFIT_UNDER_PRIVACY = (
+    "refit: true cannot be combined with differential privacy (privacy.epsilon): the privacy "
+    "accounting covers a single training run; set refit: false or drop privacy.epsilon"
+)
 
 
 @dataclass
@@ -135,6 +139,12 @@ class TrainConfig(Config):
     #: When > 0, the bundle's default uncertainty threshold becomes the calibrated confidence
     #: below which validation predictions are right less often than this (0 = none by default).
     uncertain_below_accuracy: float = 0.0
+    #: After model selection, train a fresh model (same seed) on training + validation speakers
+    #: for exactly the selected number of epochs, and keep that one. The temperature and
+    #: uncertainty threshold come from the selection run (no speaker is left to refit them on);
+    #: the bundle's ``metadata["refit"]`` says so. No effect without validation speakers; not
+    #: allowed under differential privacy (the privacy accounting covers a single run).
+    refit: bool = False
     num_threads: int = 2
     tensorboard: bool = True
     out_dir: str = "runs/train"
@@ -150,3 +160,5 @@ class TrainConfig(Config):
             raise ConfigError(
                 f"uncertain_below_accuracy must be in [0, 1], got {self.uncertain_below_accuracy}"
             )
+        if self.refit and self.privacy.enabled:
+            raise ConfigError(REFIT_UNDER_PRIVACY)

@@ -6,6 +6,10 @@ the resumable state of the last finished epoch into ``out_dir/last``. Model sele
 stopping look at the validation set only (UA, ties broken by lower validation loss), and so does
 calibration: the softmax temperature of the kept model is fitted on the validation speakers
 (:mod:`voxemo.training.calibration`) and saved in the bundle with the validation ECE before/after.
+
+With ``config.refit`` the run above is only the *selection run*: it picks the epoch count E and the
+calibration; then a fresh model (same seed) trains on training + validation speakers for exactly E
+epochs (state in ``out_dir/refit/last``, logs in ``out_dir/refit/tb``) and is the one kept.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +46,8 @@ from voxemo.training.data import (
 )
 
 LAST_DIR = "last"
+#: Under ``out_dir``: the refit run's resumable state (``refit/last``) and TensorBoard logs.
+REFIT_DIR = "refit"
 
 
 @dataclass
@@ -96,6 +102,9 @@ class TrainResult:
     calibration: dict[str, Any] = field(default_factory=dict)
     #: Under DP: spent ``epsilon``, ``delta``, ``noise_multiplier``, ``max_grad_norm``, ... (else None).
     privacy: dict[str, Any] | None = None
+    #: With ``config.refit``: ``selected_epoch``, ``n_train_refit``, ``calibration_from``, ... of the
+    #: model trained on training + validation speakers (``history`` is then the selection run's).
+    refit: dict[str, Any] | None = None
 
     @property
     def best(self) -> EpochRecord | None:
@@ -191,8 +200,11 @@ def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
 def _scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, total_steps: int):
     opt = config.optim
     if opt.schedule == "onecycle":
+        pct_start = max(opt.warmup_fraction, 1e-3)
+        if pct_start * total_steps == 1.0:  # torch's warm-up would end at step 0 and divide by zero
+            pct_start *= 1.01
         return torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=opt.lr, total_steps=total_steps, pct_start=max(opt.warmup_fraction, 1e-3)
+            optimizer, max_lr=opt.lr, total_steps=total_steps, pct_start=pct_start
         )
     warmup = int(opt.warmup_fraction * total_steps)
 
@@ -490,47 +502,71 @@ def train(
     ``train_set``/``val_set``: utterance tables (``path``, ``emotion``) or prepared
     :class:`UtteranceData`. ``resume=True`` continues from ``out_dir/last`` when it exists.
     ``out_dir=None`` trains in memory only (no bundle, logs or resume).
-    """
-    from tqdm.auto import tqdm
 
+    With ``config.refit`` and a validation set, a second run on ``train_set + val_set`` for the
+    selected number of epochs follows (see the module docstring); ``on_epoch_end`` sees the epochs
+    of both runs (refit records have NaN validation metrics). ``resume=True`` goes on with whichever
+    run was interrupted; a finished selection run is restored, not retrained.
+    """
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(max(1, config.num_threads))
     try:
         kind = model_input_kind(config.model)
         train_data = as_data(train_set, kind, config.inputs)
         val_data = as_data(val_set, kind, config.inputs) if val_set is not None else None
-        config = _resolve_config(config, train_data)
+        config = _resolve_config(config, train_data)  # re-validates: refit under DP is refused here
         out = Path(out_dir) if out_dir is not None else None
         trainer = _Trainer(config, train_data, val_data, out)
-        start = 0
-        if resume and out is not None and (out / LAST_DIR / "state.json").is_file():
-            start = trainer.restore(load_state(out / LAST_DIR))
-        writer = _tensorboard(out, config.tensorboard, start)
-        bar = tqdm(range(start, config.epochs), desc="train", unit="epoch", disable=not progress, leave=False)
-        stopped = _stopped_early(trainer)
-        for epoch in bar if not stopped else []:
-            began = time.perf_counter()
-            lr = trainer.optimizer.param_groups[0]["lr"]
-            train_loss = trainer.train_epoch()
-            val_loss, val_ua, val_wa = trainer.validate()
-            record = EpochRecord(
-                epoch + 1, train_loss, val_loss, val_ua, val_wa, lr, time.perf_counter() - began
-            )
-            trainer.history.append(record)
-            stop = trainer.select(record)
-            bar.set_postfix(loss=f"{train_loss:.3f}", val_ua=f"{val_ua:.3f}", best=trainer.best_epoch)
-            _log(writer, record)
-            if out is not None:
-                save_state(out / LAST_DIR, trainer.state(epoch + 1))
-            if on_epoch_end is not None:
-                on_epoch_end(record)
-            if stop:
-                break
-        if writer is not None:
-            writer.close()
-        return _finish(trainer, out)
+        epochs_run = _run_epochs(trainer, out, resume, progress, on_epoch_end, "train")
+        if not (config.refit and val_data is not None):
+            return _finish(trainer, out)
+        selection, metadata = _conclude(trainer, out)
+        # Refit state left in out_dir/refit belongs to an older selection run once this one trained.
+        refit_resume = resume and epochs_run == 0
+        return _refit(selection, metadata, train_data, val_data, out, refit_resume, progress, on_epoch_end)
     finally:
         torch.set_num_threads(previous_threads)
+
+
+def _run_epochs(
+    trainer: _Trainer,
+    out: Path | None,
+    resume: bool,
+    progress: bool,
+    on_epoch_end: Callable[[EpochRecord], None] | None,
+    desc: str,
+) -> int:
+    """Train (and validate) epoch by epoch, resuming from ``out/last``; returns the epochs run now."""
+    from tqdm.auto import tqdm
+
+    config = trainer.config
+    start = 0
+    if resume and out is not None and (out / LAST_DIR / "state.json").is_file():
+        start = trainer.restore(load_state(out / LAST_DIR))
+    writer = _tensorboard(out, config.tensorboard, start)
+    bar = tqdm(range(start, config.epochs), desc=desc, unit="epoch", disable=not progress, leave=False)
+    stopped = _stopped_early(trainer)
+    epochs_run = 0
+    for epoch in bar if not stopped else []:
+        began = time.perf_counter()
+        lr = trainer.optimizer.param_groups[0]["lr"]
+        train_loss = trainer.train_epoch()
+        val_loss, val_ua, val_wa = trainer.validate()
+        record = EpochRecord(epoch + 1, train_loss, val_loss, val_ua, val_wa, lr, time.perf_counter() - began)
+        trainer.history.append(record)
+        epochs_run += 1
+        stop = trainer.select(record)
+        bar.set_postfix(loss=f"{train_loss:.3f}", val_ua=f"{val_ua:.3f}", best=trainer.best_epoch)
+        _log(writer, record)
+        if out is not None:
+            save_state(out / LAST_DIR, trainer.state(epoch + 1))
+        if on_epoch_end is not None:
+            on_epoch_end(record)
+        if stop:
+            break
+    if writer is not None:
+        writer.close()
+    return epochs_run
 
 
 def _stopped_early(trainer: _Trainer) -> bool:
@@ -541,6 +577,16 @@ def _stopped_early(trainer: _Trainer) -> bool:
 
 
 def _finish(trainer: _Trainer, out: Path | None) -> TrainResult:
+    """The kept model of a run, calibrated; its bundle goes into ``out``."""
+    result, metadata = _conclude(trainer, out)
+    if out is not None:
+        labels, temperature = result.labels, result.temperature
+        save_bundle(out, result.model, trainer.config, labels, _finite(metadata), temperature=temperature)
+    return result
+
+
+def _conclude(trainer: _Trainer, out: Path | None) -> tuple[TrainResult, dict[str, Any]]:
+    """The best validation epoch's model, its calibration and the bundle metadata describing it."""
     model = trainer.model
     if trainer.best_state is not None:
         model.load_state_dict(trainer.best_state)
@@ -555,28 +601,80 @@ def _finish(trainer: _Trainer, out: Path | None) -> TrainResult:
         model, labels, history, trainer.best_epoch, trainer.config, out, facts["temperature"], facts
     )
     result.privacy = dp_report
+    best = result.best
+    metadata = {
+        "best_epoch": trainer.best_epoch,
+        "val_ua": best.val_ua if best else None,
+        "val_wa": best.val_wa if best else None,
+        "val_loss": best.val_loss if best else None,
+        "n_train": len(trainer.train_data),
+        "n_val": len(trainer.val_data) if trainer.val_data is not None else 0,
+        "train_speakers": sorted(set(trainer.train_data.speakers)),
+        "val_speakers": sorted(set(trainer.val_data.speakers)) if trainer.val_data else [],
+        "history": asdict(history),
+        "ece_before": facts.get("ece_before"),
+        "ece_after": facts.get("ece_after"),
+        "calibration": facts,
+    }
+    if facts.get("uncertainty_threshold"):
+        metadata["uncertainty_threshold"] = facts["uncertainty_threshold"]
+    if dp_report is not None:
+        metadata["privacy"] = dp_report
+    return result, metadata
+
+
+def _refit(
+    selection: TrainResult,
+    metadata: dict[str, Any],
+    train_data: UtteranceData,
+    val_data: UtteranceData,
+    out: Path | None,
+    resume: bool,
+    progress: bool,
+    on_epoch_end: Callable[[EpochRecord], None] | None,
+) -> TrainResult:
+    """A fresh model (same seed) trained on training + validation speakers for the selected epochs.
+
+    Everything is training data now (normaliser and class weights included), so nothing is left
+    to select on or calibrate with: the run lasts exactly ``selection.best_epoch`` epochs (its LR
+    schedule laid out for that many) and keeps the selection run's temperature and threshold.
+    """
+    config = selection.config.replace(epochs=selection.best_epoch)
+    combined = _combined(train_data, val_data)
+    refit_out = out / REFIT_DIR if out is not None else None
+    trainer = _Trainer(config, combined, None, refit_out)
+    _run_epochs(trainer, refit_out, resume, progress, on_epoch_end, "refit")
+    model = trainer.model.eval()  # without validation the last epoch is the one kept
+    facts = {
+        "selected_epoch": selection.best_epoch,
+        "n_train_refit": len(combined),
+        "calibration_from": "selection run",
+        "train_speakers": sorted(set(combined.speakers)),
+        "train_loss": [record.train_loss for record in trainer.history],
+    }
+    result = replace(selection, model=model, refit=facts)
     if out is not None:
-        best = result.best
-        metadata = {
-            "best_epoch": trainer.best_epoch,
-            "val_ua": best.val_ua if best else None,
-            "val_wa": best.val_wa if best else None,
-            "val_loss": best.val_loss if best else None,
-            "n_train": len(trainer.train_data),
-            "n_val": len(trainer.val_data) if trainer.val_data is not None else 0,
-            "train_speakers": sorted(set(trainer.train_data.speakers)),
-            "val_speakers": sorted(set(trainer.val_data.speakers)) if trainer.val_data else [],
-            "history": asdict(history),
-            "ece_before": facts.get("ece_before"),
-            "ece_after": facts.get("ece_after"),
-            "calibration": facts,
-        }
-        if facts.get("uncertainty_threshold"):
-            metadata["uncertainty_threshold"] = facts["uncertainty_threshold"]
-        if dp_report is not None:
-            metadata["privacy"] = dp_report
-        save_bundle(out, model, trainer.config, labels, _finite(metadata), temperature=result.temperature)
+        metadata = {**metadata, "refit": facts}
+        save_bundle(
+            out, model, selection.config, result.labels, _finite(metadata), temperature=result.temperature
+        )
     return result
+
+
+def _combined(first: UtteranceData, second: UtteranceData) -> UtteranceData:
+    """Both sets as one; per-utterance lists that either set lacks (e.g. paths) are left empty."""
+
+    def joined(a: list, b: list) -> list:
+        return [*a, *b] if len(a) == len(first) and len(b) == len(second) else []
+
+    return UtteranceData(
+        inputs=[*first.inputs, *second.inputs],
+        labels=[*first.labels, *second.labels],
+        speakers=joined(first.speakers, second.speakers),
+        paths=joined(first.paths, second.paths),
+        classes=first.classes,
+        corpora=joined(first.corpora, second.corpora),
+    )
 
 
 def _calibrate(trainer: _Trainer) -> dict[str, Any]:

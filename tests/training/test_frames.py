@@ -147,12 +147,12 @@ def test_onnx_export_of_a_frames_model_says_to_use_the_torch_backend(trained, tm
         export_onnx(out, tmp_path / "model.onnx")
 
 
-def test_explaining_a_frames_model_is_a_clear_error(trained, tones) -> None:
+def test_a_frames_model_is_explained_over_time(trained, tones) -> None:
     import voxemo
 
     _, out = trained
-    with pytest.raises(ModelError, match="frame embeddings"):
-        voxemo.load_model(out).explain(tones["test"]["path"][0])
+    explanation = voxemo.load_model(out).explain(tones["test"]["path"][0], method="occlusion")
+    assert explanation.kind == "frames" and explanation.attribution.shape == explanation.frame_times.shape
 
 
 def test_frames_models_refuse_an_utterance_level_extractor(tones) -> None:

@@ -11,7 +11,10 @@ from rich.table import Table
 from voxemo.cli.app import app, console, err_console
 from voxemo.cli.predict_cmds import MODEL_HELP
 
-METHOD_HELP = "integrated-gradients (default; exact sums) or occlusion (removes patches, model-agnostic)."
+METHOD_HELP = (
+    "integrated-gradients (exact sums) or occlusion (removes patches, model-agnostic). Default: "
+    "integrated-gradients; occlusion over time for heads on frame embeddings (e.g. Whisper frames)."
+)
 
 
 @app.command("explain")
@@ -23,17 +26,19 @@ def explain_command(
         False, "--full", help="With --json: include the arrays (log-mel, attribution map, axes)."
     ),
     model: str | None = typer.Option(None, "--model", "-m", help=MODEL_HELP),
-    method: str = typer.Option("integrated-gradients", "--method", help=METHOD_HELP),
+    method: str | None = typer.Option(None, "--method", help=METHOD_HELP),
     target: str | None = typer.Option(
         None, "--target", "-t", help="Emotion to explain (default: the predicted one)."
     ),
 ) -> None:
-    """Explain a prediction: which time-frequency regions (spectrogram models) or acoustic cues
-    (feature models) pushed the model towards the emotion. Needs the torch backend."""
+    """Explain a prediction: which time-frequency regions (spectrogram models), stretches of time
+    (heads on frame embeddings) or acoustic cues (feature models) pushed the model towards the
+    emotion. Needs the torch backend."""
     from voxemo.inference import load_model
 
     recognizer = load_model(model)
-    explanation = recognizer.explain(path, target=target, method=method)
+    # None lets each model kind use its own default method.
+    explanation = recognizer.explain(path, target=target, method=method)  # type: ignore[arg-type]
     if out is not None:
         explanation.plot(out)
         err_console.print(f"wrote picture to {out}", highlight=False)
@@ -52,6 +57,8 @@ def _headline(explanation) -> str:  # type: ignore[no-untyped-def]
 
 
 def _summary_table(explanation) -> Table:  # type: ignore[no-untyped-def]
+    if explanation.kind == "frames":
+        return _time_table(explanation)
     if explanation.kind == "spectrogram":
         table = Table(title=f"regions that drove it ({explanation.method})")
         for column in ("#", "time (s)", "frequency (Hz)", "share", "if removed", "pushes towards"):
@@ -73,4 +80,20 @@ def _summary_table(explanation) -> Table:  # type: ignore[no-untyped-def]
         top = cue.features[0] if cue.features else None
         feature = f"{top['name']} ({top['z']:+.1f} sd)" if top else ""
         table.add_row(cue.name, f"{cue.direction} {explanation.target}", f"{cue.attribution:+.3f}", feature)
+    return table
+
+
+def _time_table(explanation) -> Table:  # type: ignore[no-untyped-def]
+    """Frames models: the stretches of the recording (all frequencies) that drove the decision."""
+    table = Table(title=f"stretches of the recording that drove it ({explanation.method})")
+    for column in ("#", "time (s)", "share", "if removed", "pushes towards"):
+        table.add_column(column, justify="right" if column != "pushes towards" else "left")
+    for region in explanation.regions:
+        table.add_row(
+            str(region.rank),
+            f"{region.start_s:.2f}-{region.end_s:.2f}",
+            f"{region.weight:.0%}",
+            f"{explanation.target} {-region.effect:+.1%}",
+            region.pushes_towards,
+        )
     return table

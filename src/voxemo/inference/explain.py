@@ -20,6 +20,19 @@ Feature models (an MLP on eGeMAPS or prosody vectors) are explained per standard
 feature with the same methods (occlusion = one feature at a time) and summed into named cue
 groups (:mod:`voxemo.inference.cues`): pitch level, loudness, speaking rate, voice quality...
 
+Heads on frame embeddings (``input_kind = "frames"``, e.g. on Whisper encoder frames) are
+explained over time (:mod:`voxemo.inference.explain_frames`): which stretches of the recording
+drove the decision; occlusion drops windows of frames, integrated gradients is summed over the
+embedding dimensions. Their regions are time spans across all frequencies.
+
+JSON (``Explanation.to_dict``): ``kind`` (``spectrogram``, ``features`` or ``frames``), ``method``,
+``emotion``, ``confidence``, ``target``, ``scores``, ``target_score``, ``baseline_score``,
+``attribution_sum``, ``duration_s`` (and ``path``); then ``regions`` (spectrogram and frames: each
+``rank, start_s, end_s, weight, effect, pushes_towards``, plus ``low_hz, high_hz`` for spectrogram
+models only) or ``cues`` (features). ``full=True`` adds the arrays: ``attribution`` ((n_mels, frames)
+or (frames,)), ``frame_times``, ``log_mel``, ``mel_frequencies`` and, for frames models,
+``log_mel_times`` (the display spectrogram has its own 10 ms frames); features: ``features``.
+
 Only the torch backend can be explained; ONNX graphs have no gradients here.
 """
 
@@ -54,7 +67,8 @@ class ExplainConfig(Config):
     #: Steps are doubled (up to ``max_steps``) while the attributions miss the score gap by more.
     tolerance: float = 0.02
     max_steps: int = 256
-    #: Occlusion patch: seconds x mel bands, set to the baseline together.
+    #: Occlusion patch: seconds x mel bands, set to the baseline together. Frames models: windows
+    #: of ``patch_seconds`` (hop half that) dropped from the embedding sequence.
     patch_seconds: float = 0.2
     patch_bands: int = 8
     #: Size of a reported region (seconds x mel bands; occlusion reports its patches) and how many
@@ -69,6 +83,7 @@ class ExplainConfig(Config):
     #: (as ``predict`` scores clips up to ``InferenceConfig.max_whole_seconds``, 20 s by default).
     max_seconds: float = 20.0
     #: Occlusion runs the model once per patch over the whole clip (time grows with its square).
+    #: Not applied to frames models: their extractor runs once and only the small head reruns.
     max_occlusion_seconds: float = 10.0
     #: Bounds memory on long clips: path points per pass x spectrogram frames stays below this.
     max_batch_frames: int = 8000
@@ -86,7 +101,8 @@ class ExplainConfig(Config):
 
 @dataclass
 class Region:
-    """A time-frequency rectangle of the input that drove the decision.
+    """A time-frequency rectangle of the input that drove the decision (frames models: a time span
+    across all frequencies, ``low_hz``/``high_hz`` None).
 
     ``weight``: its share of the total positive attribution (0..1). ``effect``: how much the target
     probability drops when the region is set to the baseline. ``pushes_towards``: the emotion whose
@@ -96,8 +112,8 @@ class Region:
     rank: int
     start_s: float
     end_s: float
-    low_hz: float
-    high_hz: float
+    low_hz: float | None
+    high_hz: float | None
     weight: float
     effect: float
     pushes_towards: str
@@ -106,16 +122,18 @@ class Region:
     frames: tuple[int, int] = (0, 0)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        """JSON-able; the frequency fields are left out where they do not apply (frames models)."""
+        out: dict[str, Any] = {
             "rank": self.rank,
             "start_s": round(self.start_s, 3),
             "end_s": round(self.end_s, 3),
-            "low_hz": round(self.low_hz, 1),
-            "high_hz": round(self.high_hz, 1),
-            "weight": round(self.weight, 4),
-            "effect": round(self.effect, 4),
-            "pushes_towards": self.pushes_towards,
         }
+        if self.low_hz is not None and self.high_hz is not None:
+            out.update(low_hz=round(self.low_hz, 1), high_hz=round(self.high_hz, 1))
+        out.update(
+            weight=round(self.weight, 4), effect=round(self.effect, 4), pushes_towards=self.pushes_towards
+        )
+        return out
 
 
 @dataclass
@@ -147,9 +165,12 @@ class Explanation:
     """Why a model gave ``target`` the probability it did, for one recording.
 
     ``kind`` is ``"spectrogram"`` (``log_mel``, ``attribution`` (n_mels, frames), ``frame_times``,
-    ``mel_frequencies``, ``regions``) or ``"features"`` (``attribution`` (D,), ``feature_names``,
-    ``feature_values``, ``cues``). ``baseline_score`` is the target's probability for the baseline
-    input; integrated-gradients attributions sum to about ``target_score - baseline_score``.
+    ``mel_frequencies``, ``regions``), ``"features"`` (``attribution`` (D,), ``feature_names``,
+    ``feature_values``, ``cues``) or ``"frames"`` (``attribution`` (T,) over the embedding frames at
+    ``frame_times``, time-span ``regions``, and for display only a ``log_mel`` of the audio at
+    ``log_mel_times`` with band centres ``mel_frequencies``). ``baseline_score`` is the target's
+    probability for the baseline input; integrated-gradients attributions sum to about
+    ``target_score - baseline_score``.
     """
 
     kind: str
@@ -165,6 +186,7 @@ class Explanation:
     log_mel: np.ndarray | None = None
     frame_times: np.ndarray | None = None
     mel_frequencies: np.ndarray | None = None
+    log_mel_times: np.ndarray | None = None
     regions: list[Region] = field(default_factory=list)
     feature_names: list[str] | None = None
     feature_values: np.ndarray | None = None
@@ -191,7 +213,7 @@ class Explanation:
             attribution_sum=round(float(self.attribution.sum()), 6),
             duration_s=round(self.duration_s, 3),
         )
-        if self.kind == "spectrogram":
+        if self.kind in ("spectrogram", "frames"):
             out["regions"] = [region.to_dict() for region in self.regions]
         else:
             out["cues"] = [cue.to_dict() for cue in self.cues]
@@ -203,13 +225,16 @@ class Explanation:
         def rounded(values: np.ndarray | None, digits: int) -> Any:
             return None if values is None else np.round(values.astype(np.float64), digits).tolist()
 
-        if self.kind == "spectrogram":
-            return {
+        if self.kind in ("spectrogram", "frames"):
+            arrays = {
                 "attribution": rounded(self.attribution, 7),
                 "log_mel": rounded(self.log_mel, 4),
                 "frame_times": rounded(self.frame_times, 4),
                 "mel_frequencies": rounded(self.mel_frequencies, 1),
             }
+            if self.kind == "frames":
+                arrays["log_mel_times"] = rounded(self.log_mel_times, 4)
+            return arrays
         return {
             "features": [
                 {"name": name, "value": float(value), "attribution": float(attr)}
@@ -259,10 +284,8 @@ class ModelView:
         return torch.cat(parts).double().numpy()
 
 
-def model_view(recognizer: Recognizer, waveform: np.ndarray) -> ModelView:
-    """Encode one 16 kHz waveform with the recogniser's torch model (front end or features)."""
-    import torch
-
+def torch_model(recognizer: Recognizer) -> Any:
+    """The recogniser's torch ``EmotionModel``; a ModelError when it runs another backend."""
     backend = recognizer.backend
     model = getattr(backend, "model", None)
     if model is None or not hasattr(model, "classify"):
@@ -270,10 +293,19 @@ def model_view(recognizer: Recognizer, waveform: np.ndarray) -> ModelView:
             f"explanations need the torch backend; this recogniser runs {type(backend).__name__}. "
             "Load the model bundle folder with backend='torch' (not an exported .onnx file)"
         )
+    return model
+
+
+def model_view(recognizer: Recognizer, waveform: np.ndarray) -> ModelView:
+    """Encode one 16 kHz waveform with the recogniser's torch model (front end or features)."""
+    import torch
+
+    backend = recognizer.backend
+    model = torch_model(recognizer)
     if getattr(model, "input_kind", "waveform") == "frames":
         raise ModelError(
-            "explanations cover spectrogram and feature-vector models; this model is a head on frame "
-            "embeddings (e.g. Whisper encoder frames), which have no readable bands or named cues"
+            "model_view covers spectrogram and feature-vector models; a head on frame embeddings is "
+            "explained over time: use voxemo.inference.explain_frames.frame_view"
         )
     wave = np.ascontiguousarray(waveform, dtype=np.float32).reshape(-1)
     short = recognizer.info.min_samples - wave.size
@@ -381,7 +413,7 @@ def explain_waveform(
     recognizer: Recognizer,
     waveform: np.ndarray,
     target: str | None = None,
-    method: str = DEFAULT_METHOD,
+    method: str | None = None,
     *,
     path: str | None = None,
     config: ExplainConfig | None = None,
@@ -389,17 +421,24 @@ def explain_waveform(
 ) -> Explanation:
     """Explain the recogniser's decision on one 16 kHz mono waveform (the whole clip, one pass).
 
-    ``target`` is the emotion to explain (default: the predicted one); ``options`` are
-    :class:`ExplainConfig` fields (``steps``, ``top_regions``...).
+    ``target`` is the emotion to explain (default: the predicted one); ``method`` defaults to the
+    model kind's own (integrated gradients; occlusion over time for frames models); ``options``
+    are :class:`ExplainConfig` fields (``steps``, ``top_regions``...).
     """
     config = config.replace(**options) if config is not None else ExplainConfig.from_dict(options)
-    attribute = METHODS.get(method)
     duration = waveform.size / recognizer.sample_rate
     if duration > config.max_seconds:
         raise AudioError(
             f"the recording is {duration:.1f} s long; explanations cover one utterance of at most "
             f"{config.max_seconds:g} s: cut out the part to explain (voxemo timeline shows where it is)"
         )
+    if getattr(torch_model(recognizer), "input_kind", "waveform") == "frames":
+        from voxemo.inference.explain_frames import DEFAULT_FRAME_METHOD, explain_frames
+
+        # The frame extractor runs once and only the small head reruns per probe: no length guard.
+        return explain_frames(recognizer, waveform, target, method or DEFAULT_FRAME_METHOD, path, config)
+    method = method or DEFAULT_METHOD
+    attribute = METHODS.get(method)
     if method.lower() == "occlusion" and duration > config.max_occlusion_seconds:
         raise AudioError(
             f"occlusion of a {duration:.1f} s recording would run the model once per patch over all of it; "
@@ -618,6 +657,8 @@ def deletion_check(
 ) -> dict[str, float]:
     """Is the explanation faithful? Remove the most-attributed cells and as many random ones.
 
+    For frames models the cells are embedding frames, removed (dropped) from the sequence.
+
     Returns the drop of the explained emotion's probability when the top ``fraction`` of input cells
     (by attribution) are set to the baseline (``top_drop``), and the mean drop over ``draws`` random
     sets of the same size (``random_drop``). A faithful map gives ``top_drop > random_drop``.
@@ -626,6 +667,10 @@ def deletion_check(
 
     if not 0 < fraction < 1:
         raise ConfigError(f"fraction must be between 0 and 1, got {fraction}")
+    if explanation.kind == "frames":
+        from voxemo.inference.explain_frames import frame_deletion_check
+
+        return frame_deletion_check(recognizer, waveform, explanation, fraction, draws, seed)
     view = model_view(recognizer, waveform)
     flat = explanation.attribution.reshape(-1)
     count = max(1, round(fraction * flat.size))

@@ -4,6 +4,9 @@ Spectrogram models: the log-mel spectrogram in grey, the attribution on top in t
 red (pushes towards the explained emotion) and blue (pushes away), the strongest regions
 outlined and numbered, the scores of every emotion beside it and a legend of the regions below.
 Feature models: a horizontal bar per cue group (red raises, blue lowers) and the scores.
+Frames models (heads on frame embeddings): the log-mel spectrogram of the audio (display only), the
+strongest time spans boxed across all frequencies, and under it the attribution over time as a
+filled curve (red above zero: pushes towards the explained emotion, blue below: away).
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ def plot_explanation(explanation: Explanation, out: str | Path, *, title: str | 
     out = Path(out)
     if out.suffix.lower() not in PLOT_SUFFIXES:
         raise VoxemoError(f"plot file {out} must end in .png, .svg or .pdf")
-    draw = _draw_spectrogram if explanation.kind == "spectrogram" else _draw_cues
+    draw = {"spectrogram": _draw_spectrogram, "frames": _draw_time}.get(explanation.kind, _draw_cues)
     fig = draw(plt, explanation)
     try:
         fig.suptitle(title or _title(explanation), fontsize=12, fontweight="bold")
@@ -188,11 +191,13 @@ def _draw_region_legend(ax: Any, explanation: Explanation) -> None:
     if not explanation.regions:
         ax.text(0, 0.5, "No region pushes towards this emotion.", fontsize=9, va="center")
         return
+    # Frames models' regions are time spans across all frequencies: no frequency column.
+    with_frequency = explanation.kind == "spectrogram"
     rows = [
         [
             str(region.rank),
             f"{region.start_s:.2f}-{region.end_s:.2f} s",
-            f"{region.low_hz:,.0f}-{region.high_hz:,.0f} Hz",
+            *([f"{region.low_hz:,.0f}-{region.high_hz:,.0f} Hz"] if with_frequency else []),
             f"{region.weight:.0%}",
             f"{-region.effect:+.1%}",
             region.pushes_towards,
@@ -202,7 +207,7 @@ def _draw_region_legend(ax: Any, explanation: Explanation) -> None:
     header = [
         "#",
         "time",
-        "frequency",
+        *(["frequency"] if with_frequency else []),
         "share of support",
         f"{explanation.target} if removed",
         "pushes towards",
@@ -214,6 +219,72 @@ def _draw_region_legend(ax: Any, explanation: Explanation) -> None:
     for (row, _), cell in table.get_celld().items():
         if row == 0:
             cell.set_text_props(fontweight="bold")
+
+
+# ---------------------------------------------------------------------- frames models
+
+
+def _draw_time(plt: Any, explanation: Explanation) -> Any:
+    """Spectrogram with the regions boxed over all frequencies, the attribution curve under it."""
+    duration = max(explanation.duration_s, 1e-3)
+    width = float(np.clip(7.0 + 1.6 * duration, 10.0, 18.0))
+    fig = plt.figure(figsize=(width, 6.4), layout="constrained")
+    grid = fig.add_gridspec(3, 2, width_ratios=[4.2, 1.0], height_ratios=[3.0, 1.4, 1.25])
+    spec_ax = fig.add_subplot(grid[0, 0])
+    curve_ax = fig.add_subplot(grid[1, 0], sharex=spec_ax)
+    score_ax = fig.add_subplot(grid[0:2, 1])
+    legend_ax = fig.add_subplot(grid[2, :])
+    _draw_display_spectrogram(spec_ax, explanation)
+    _draw_time_curve(curve_ax, explanation)
+    spec_ax.set_xlim(0.0, duration)
+    spec_ax.tick_params(labelbottom=False)
+    _draw_scores(score_ax, explanation)
+    _draw_region_legend(legend_ax, explanation)
+    return fig
+
+
+def _draw_display_spectrogram(ax: Any, explanation: Explanation) -> None:
+    from matplotlib.patches import Rectangle
+
+    log_mel, times = explanation.log_mel, explanation.log_mel_times
+    hop = float(times[1] - times[0]) if times.size > 1 else 0.01
+    n_mels = log_mel.shape[0]
+    extent = (-hop / 2, float(times[-1]) + hop / 2, -0.5, n_mels - 0.5)
+    ax.imshow(log_mel, origin="lower", aspect="auto", cmap="gray", extent=extent)
+    for region in explanation.regions:
+        corner, size = (region.start_s, -0.5), (region.end_s - region.start_s, n_mels)
+        ax.add_patch(Rectangle(corner, *size, fill=False, edgecolor="black", linewidth=3.2))
+        ax.add_patch(Rectangle(corner, *size, fill=False, edgecolor="#ffd60a", linewidth=1.6))
+        ax.text(
+            region.start_s + 0.01,
+            n_mels - 1.5,
+            str(region.rank),
+            color="black",
+            fontsize=9,
+            fontweight="bold",
+            ha="left",
+            va="top",
+            bbox={"boxstyle": "round,pad=0.15", "facecolor": "#ffd60a", "edgecolor": "none"},
+        )
+    _frequency_axis(ax, explanation.mel_frequencies)
+    ax.set_title("spectrogram (for orientation; the model hears its frame embeddings)", fontsize=9)
+
+
+def _draw_time_curve(ax: Any, explanation: Explanation) -> None:
+    """Per-frame attribution as a step curve, filled red above zero and blue below."""
+    times, values = explanation.frame_times, explanation.attribution
+    # The region spans go underneath (zorder 0) so the red and blue keep their colours.
+    for region in explanation.regions:
+        ax.axvspan(region.start_s, region.end_s, color="#ffd60a", alpha=0.25, linewidth=0, zorder=0)
+    ax.fill_between(times, values, 0, where=values >= 0, step="mid", color=TOWARDS, linewidth=0)
+    ax.fill_between(times, values, 0, where=values < 0, step="mid", color=AWAY, linewidth=0)
+    ax.axhline(0, color="black", linewidth=0.7)
+    limit = float(np.abs(values).max()) or 1.0
+    ax.set_ylim(-1.1 * limit, 1.1 * limit)
+    ax.set_ylabel(f"for / against\n{explanation.target}", fontsize=8)
+    ax.tick_params(axis="y", labelsize=7)
+    ax.set_xlabel("time (s)")
+    ax.spines[["top", "right"]].set_visible(False)
 
 
 # ---------------------------------------------------------------------- feature models

@@ -304,15 +304,17 @@ class Recognizer:
         self,
         source: Source,
         target: str | None = None,
-        method: str = "integrated-gradients",
+        method: str | None = None,
         *,
         sample_rate: int | None = None,
         **options: Any,
     ) -> Explanation:
         """Why the model chose an emotion: an attribution map over time and frequency (spectrogram
-        models) or over named acoustic cues (feature models); torch backend only.
+        models), over named acoustic cues (feature models) or over time (heads on frame embeddings
+        such as the Whisper encoder's); torch backend only.
 
-        ``method`` is ``"integrated-gradients"`` or ``"occlusion"``; ``target`` defaults to the
+        ``method`` is ``"integrated-gradients"`` or ``"occlusion"`` (None: the kind's default,
+        integrated gradients except occlusion for frame-embedding heads); ``target`` defaults to the
         predicted emotion; ``options`` go to :class:`~voxemo.inference.explain.ExplainConfig`.
         """
         from voxemo.inference.explain import explain_waveform

@@ -158,16 +158,17 @@ def create_app(recognizer: Any, config: ServeConfig | None = None) -> FastAPI:
     )
     async def explain(
         request: Request,
-        method: str = Query(
-            "integrated-gradients",
+        method: str | None = Query(
+            None,
             pattern="^(integrated-gradients|occlusion)$",
-            description="integrated-gradients (exact sums) or occlusion (removes patches).",
+            description="integrated-gradients (exact sums) or occlusion (removes patches or, for heads on "
+            "frame embeddings, stretches of time); default: the model kind's own default.",
         ),
         target: str | None = Query(None, description="Emotion to explain (default: the predicted one)."),
         full: bool = Query(False, description="Include the arrays (log-mel, attribution map, axes)."),
         png: bool = Query(False, description="Answer the picture (image/png) instead of JSON."),
     ) -> Any:
-        """Why the model heard this emotion: top time-frequency regions (or acoustic cues) and scores."""
+        """Why the model heard this emotion: top time-frequency regions, time spans or cues, and scores."""
         if not can_explain(recognizer):
             raise HTTPException(501, detail="this server runs an ONNX model; explanations need the torch one")
         if target is not None and target not in recognizer.labels:

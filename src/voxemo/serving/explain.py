@@ -27,7 +27,7 @@ def explain_bytes(
     recognizer: Any,
     data: bytes,
     limits: DurationLimits,
-    method: str,
+    method: str | None,
     target: str | None,
     full: bool,
     png: bool,

@@ -90,6 +90,24 @@ VARIANTS = {
             description="CNN + corpus-balanced batches + per-recording log-mel mean normalisation "
             "+ wider gain augmentation",
         ),
+        Variant("fast", "fast", description="the bundled `fast` CNN's recipe (strided stem, 16 ms hop)"),
+        Variant(
+            "fast-robust",
+            "fast",
+            overrides=(
+                "balance=corpus",
+                "model.frontend.utterance_norm=mean",
+                "augment.gain_db=[-12.0,12.0]",
+                "augment.gain_prob=0.8",
+            ),
+            description="fast CNN + corpus-balanced batches + per-recording log-mel mean normalisation "
+            "+ wider gain augmentation",
+        ),
+        Variant(
+            "accurate",
+            "accurate",
+            description="the bundled `accurate` model's recipe (attention head on Whisper tiny.en frames)",
+        ),
         Variant("whisper-mlp", "whisper-mlp", description="MLP head on Whisper encoder states"),
         Variant(
             "whisper-mlp-robust",

@@ -68,7 +68,7 @@ ROLES: dict[str, ModelRole] = {
     "accurate": ModelRole(
         "voxemo accurate model",
         "The accuracy-first bundled model (`--model accurate`, `load_model('accurate')`): a small head "
-        "on a large frozen speech encoder, much slower and heavier than the default model.",
+        "on a large frozen speech encoder, much slower and heavier than the fast model.",
     ),
 }
 #: The optional extra a frames model's backbone needs, by extractor name prefix.
@@ -399,6 +399,13 @@ def section_model(facts: BundleFacts) -> list[str]:
             f"seed {facts.train['seed']}"
             + (f", {seconds / 60:.0f} min on {facts.train['num_threads']} CPU thread(s)" if seconds else "")
         )
+    refit = meta.get("refit")
+    if refit:
+        lines.append(
+            f"- refit: a fresh model was then trained on training + validation speakers "
+            f"({refit['n_train_refit']} clips) for the {refit['selected_epoch']} selected epochs; "
+            "that model is this bundle (its temperature comes from the selection run)"
+        )
     return lines
 
 
@@ -428,7 +435,12 @@ def section_data(facts: BundleFacts) -> list[str]:
         lines[-1] += (
             f" {meta['n_train']} training clips from {len(meta.get('train_speakers', []))} speakers, "
             f"{meta.get('n_val', 0)} validation clips from {len(meta.get('val_speakers', []))} speakers "
-            "(validation speakers chose the epoch and were not trained on)."
+            + (
+                "(validation speakers chose the number of epochs, then the model was retrained on all "
+                f"{len(meta['refit'].get('train_speakers', []))} speakers)."
+                if meta.get("refit")
+                else "(validation speakers chose the epoch and were not trained on)."
+            )
         )
     restricted = [c for c in facts.corpora if c.restrictive]
     if restricted:

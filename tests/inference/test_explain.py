@@ -358,16 +358,17 @@ def test_cli_table_and_errors(capsys, real_bundle: Path):
     assert code == 2 and "cannot explain 'calm'" in stderr and "Traceback" not in stderr
 
 
-# ---------------------------------------------------------------------- the bundled default
+# ---------------------------------------------------------------------- the bundled fast CNN
 
 
 @pytest.mark.slow
-def test_bundled_default_is_faithful_on_examples():
+def test_bundled_cnn_is_faithful_on_examples():
+    """Spectrogram explanations of a bundled CNN: the fast model (the default may be a Whisper head)."""
     from voxemo.inference.bundles import PRETRAINED_DIR
 
-    if not (PRETRAINED_DIR / "default" / "config.json").is_file():
-        pytest.skip("no bundled default model installed")
-    recognizer = load_model()
+    if not (PRETRAINED_DIR / "fast" / "config.json").is_file():
+        pytest.skip("no bundled fast model installed")
+    recognizer = load_model("fast")
     top, random = [], []
     for path in sorted(EXAMPLES.glob("*.flac")):
         wave = _trimmed(recognizer, path)
@@ -375,5 +376,5 @@ def test_bundled_default_is_faithful_on_examples():
         drops = deletion_check(recognizer, wave, explanation, fraction=0.02, draws=8, seed=1)
         top.append(drops["top_drop"])
         random.append(drops["random_drop"])
-    print(f"default model faithfulness: top-2% drop {np.mean(top):.3f}, random {np.mean(random):.3f}")
+    print(f"fast model faithfulness: top-2% drop {np.mean(top):.3f}, random {np.mean(random):.3f}")
     assert np.mean(top) > np.mean(random)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import sys
 
+from rich.markup import escape
+
 # Importing the command modules registers their commands on `app`.
 from voxemo.cli import (  # noqa: F401
     audio_cmds,
@@ -28,7 +30,8 @@ def main(argv: list[str] | None = None) -> int:
         # Standalone mode lets click report usage errors (exit 2) and --help (exit 0) itself.
         app(args=argv, prog_name="voxemo")
     except VoxemoError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        # escape: a message such as "pip install 'voxemo[whisper]'" is not rich markup.
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         return 2
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)

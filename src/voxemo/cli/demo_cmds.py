@@ -256,9 +256,12 @@ def demo_command(
         )
         features = True
     else:
+        from voxemo.cli.predict_cmds import fallback_notes
         from voxemo.inference import load_model
 
-        run_predictions(load_model(model), files)
+        with fallback_notes():
+            recognizer = load_model(model)
+        run_predictions(recognizer, files)
     if features:
         table, legend = features_table(files)
         console.print(table)

@@ -34,9 +34,11 @@ def explain_command(
     """Explain a prediction: which time-frequency regions (spectrogram models), stretches of time
     (heads on frame embeddings) or acoustic cues (feature models) pushed the model towards the
     emotion. Needs the torch backend."""
+    from voxemo.cli.predict_cmds import fallback_notes
     from voxemo.inference import load_model
 
-    recognizer = load_model(model)
+    with fallback_notes():
+        recognizer = load_model(model)
     # None lets each model kind use its own default method.
     explanation = recognizer.explain(path, target=target, method=method)  # type: ignore[arg-type]
     if out is not None:

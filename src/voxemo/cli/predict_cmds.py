@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import sys
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import typer
@@ -23,6 +26,30 @@ BACKEND_HELP = "Inference backend: torch, or onnx (onnxruntime; bundles are expo
 #: 5-10x slower and 2 onnxruntime threads 1.5x slower (benchmarks/speed.py --threads 1 2). Raise it
 #: on machines with many idle cores, above all for the large `accurate` model.
 DEFAULT_THREADS = 1
+
+
+@contextlib.contextmanager
+def fallback_notes() -> Iterator[None]:
+    """While the block runs, a :class:`~voxemo.inference.DefaultModelFallback` warning (the bundled
+    default could not run, the fast model stands in) is printed at once as one plain stderr line
+    instead of Python's warning format; other warnings are shown as usual."""
+    from rich.markup import escape
+
+    from voxemo.inference import DefaultModelFallback
+
+    with warnings.catch_warnings():  # restores showwarning and the filters afterwards
+        show_other = warnings.showwarning
+
+        def show(message, category, filename, lineno, file=None, line=None):  # type: ignore[no-untyped-def]
+            if issubclass(category, DefaultModelFallback):
+                # escape: "voxemo[whisper]" is not a rich style tag.
+                err_console.print(f"[yellow]warning:[/] {escape(str(message))}", highlight=False)
+            else:
+                show_other(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show
+        warnings.simplefilter("always", DefaultModelFallback)
+        yield
 
 
 def set_inference_threads(threads: int, backend: str) -> None:
@@ -119,9 +146,10 @@ def predict_command(
     fmt = _output_format(as_json, as_csv)
     files = gather_inputs(inputs)
     set_inference_threads(threads, backend)
-    recognizer = load_model(
-        model, backend=backend, uncertainty_threshold=threshold, workers=jobs, batch_size=batch_size
-    )
+    with fallback_notes():
+        recognizer = load_model(
+            model, backend=backend, uncertainty_threshold=threshold, workers=jobs, batch_size=batch_size
+        )
     labels = recognizer.labels
     if fmt == "csv":
         typer.echo(_csv_line(["path", "emotion", "confidence", "uncertain", *labels, "error"]))
@@ -199,7 +227,8 @@ def timeline_command(
     from voxemo.inference import load_model
 
     fmt = _output_format(as_json, as_csv)
-    recognizer = load_model(model, backend=backend)
+    with fallback_notes():
+        recognizer = load_model(model, backend=backend)
     timeline = recognizer.timeline(path, window=window, hop=hop, smooth=smooth)
     if plot is not None:
         timeline.plot(plot)
@@ -228,6 +257,24 @@ def _segments_table(timeline) -> Table:  # type: ignore[no-untyped-def]
     return table
 
 
+def _exportable_default() -> str | None:
+    """None (the bundled default) when it can become an ONNX graph; else the fast model, with a note.
+
+    A default on Whisper encoder frames has no ONNX form (the encoder runs in CTranslate2); exporting
+    the spectrogram model a user can deploy beats an error about the one they did not name.
+    """
+    from voxemo.inference.bundles import FALLBACK_MODEL, bundle_input_kind, resolve_model
+
+    if bundle_input_kind(resolve_model(None)) != "frames":
+        return None
+    err_console.print(
+        "note: the default model runs on Whisper encoder frames, which cannot become one ONNX graph; "
+        f"exporting the {FALLBACK_MODEL} model instead (choose another with --model)",
+        highlight=False,
+    )
+    return FALLBACK_MODEL
+
+
 @app.command("export-onnx")
 def export_onnx_command(
     out: Path = typer.Option(..., "--out", "-o", help="Output .onnx file."),
@@ -245,6 +292,7 @@ def export_onnx_command(
     from voxemo.export import export_onnx
     from voxemo.inference import load_model
 
+    model = model or _exportable_default()
     written = export_onnx(model, out, exporter=exporter, opset=opset, with_lengths=lengths, verify=verify)
     labels = load_model(written, backend="onnx").labels
     inputs = (

@@ -38,4 +38,7 @@ def serve_command(
         "(page /, API /v1/..., docs /docs; Ctrl-C stops)",
         highlight=False,
     )
-    serve(config)
+    from voxemo.cli.predict_cmds import fallback_notes
+
+    with fallback_notes():  # the model is loaded before uvicorn starts: the note comes first
+        serve(config)

@@ -15,7 +15,7 @@ torch is imported only when a torch-backed model is loaded; ``backend="onnx"`` r
 from voxemo.inference.backends import BACKENDS, InferenceBackend, TorchBackend, softmax
 from voxemo.inference.bundles import BUNDLED_NAMES, PRETRAINED_DIR, BundleInfo, bundled_names, resolve_model
 from voxemo.inference.prediction import Prediction, prediction_from_probabilities, predictions_to_frame
-from voxemo.inference.recognizer import InferenceConfig, Recognizer, load_model
+from voxemo.inference.recognizer import DefaultModelFallback, InferenceConfig, Recognizer, load_model
 from voxemo.inference.stream import StreamSession
 from voxemo.inference.timeline import SpeechSegmenter, Timeline, compute_timeline
 
@@ -24,6 +24,7 @@ __all__ = [
     "BUNDLED_NAMES",
     "PRETRAINED_DIR",
     "BundleInfo",
+    "DefaultModelFallback",
     "InferenceBackend",
     "InferenceConfig",
     "Prediction",

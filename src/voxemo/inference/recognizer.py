@@ -17,9 +17,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from voxemo.config import Config
-from voxemo.errors import AudioError, ConfigError, ModelError, VoxemoError
+from voxemo.errors import AudioError, ConfigError, FeatureError, ModelError, VoxemoError
 from voxemo.inference.backends import BACKENDS, InferenceBackend
-from voxemo.inference.bundles import BundleInfo, describe, read_model_card, resolve_model
+from voxemo.inference.bundles import (
+    FALLBACK_MODEL,
+    BundleInfo,
+    bundle_input_kind,
+    describe,
+    missing_extra,
+    read_model_card,
+    resolve_model,
+)
 from voxemo.inference.prediction import Prediction, prediction_from_probabilities
 from voxemo.inference.windows import speech_windows
 
@@ -347,5 +355,65 @@ def load_model(
     ``backend`` is ``"torch"`` or ``"onnx"``; ``options`` are :class:`InferenceConfig` fields, e.g.
     ``uncertainty_threshold=0.6`` marks predictions whose (calibrated) confidence is below 0.6
     ``uncertain`` (their emotion is still given); the default is the bundle's own threshold.
+
+    With ``model=None``, when the bundled default cannot run here (it needs an optional extra that
+    is not installed, or it is a head on frame embeddings and ``backend="onnx"``), the bundled
+    ``fast`` model is loaded instead with a :class:`DefaultModelFallback` warning. A model named
+    explicitly never falls back: it loads or raises.
     """
+    if model is None:
+        return _load_default(backend, config, options)
     return Recognizer.from_bundle(resolve_model(model), backend=backend, config=config, **options)
+
+
+class DefaultModelFallback(UserWarning):
+    """``load_model()`` used the bundled ``fast`` model because the default cannot run here."""
+
+
+def _load_default(backend: str, config: InferenceConfig | None, options: dict[str, Any]) -> Recognizer:
+    location = resolve_model(None)
+    if backend == "onnx" and bundle_input_kind(location) == "frames":
+        # Its frame extractor (the Whisper encoder) runs outside torch: no single ONNX graph exists.
+        reason = "the default model runs on Whisper encoder frames and has no ONNX form"
+        return _load_fallback(reason, backend, config, options, cause=None)
+    try:
+        recognizer = Recognizer.from_bundle(location, backend=backend, config=config, **options)
+        if recognizer.info.input_kind == "frames":
+            # Backbones load their packages on first use: score one faint clip now so a missing
+            # extra shows here, where the fast model can stand in, not at the user's first file.
+            recognizer.probabilities(_faint_noise(recognizer.info.min_samples))
+        return recognizer
+    except FeatureError as exc:
+        extra = missing_extra(exc)
+        if extra is None:
+            raise
+        reason = f"the default model needs pip install 'voxemo[{extra}]'"
+        return _load_fallback(reason, backend, config, options, cause=exc)
+
+
+def _faint_noise(samples: int) -> np.ndarray:
+    return (1e-3 * np.random.default_rng(0).standard_normal(max(samples, 1))).astype(np.float32)
+
+
+def _load_fallback(
+    reason: str,
+    backend: str,
+    config: InferenceConfig | None,
+    options: dict[str, Any],
+    cause: VoxemoError | None,
+) -> Recognizer:
+    """The bundled fast model, announced by one warning; without it, the default's own problem."""
+    import warnings
+
+    try:
+        location = resolve_model(FALLBACK_MODEL)
+    except ModelError:
+        if cause is not None:
+            raise cause from None
+        raise ModelError(
+            f"{reason}, and no bundled {FALLBACK_MODEL!r} model is installed to use instead; "
+            "use the torch backend or pass --model DIR with a spectrogram model"
+        ) from None
+    # stacklevel 4: the warning points at the caller of load_model, not at voxemo's internals.
+    warnings.warn(f"{reason}; using the {FALLBACK_MODEL} model", DefaultModelFallback, stacklevel=4)
+    return Recognizer.from_bundle(location, backend=backend, config=config, **options)

@@ -119,6 +119,12 @@ VARIANTS = {
             "whisper-attn", "whisper-attn", description="attention-pooling head on Whisper encoder states"
         ),
         Variant(
+            "whisper-attn-balanced",
+            "whisper-attn",
+            overrides=("balance=corpus",),
+            description="Whisper attention head + corpus-balanced batches",
+        ),
+        Variant(
             "whisper-attn-robust",
             "whisper-attn",
             overrides=("balance=corpus", "model.params.frame_norm=mean"),

@@ -232,13 +232,16 @@ def recipe_differences(recipe: Path, train_config: dict[str, Any]) -> list[str]:
 #: Marks a key the bundle's config does not have (an option added to voxemo after it was trained).
 ABSENT = object()
 NEWER_OPTION = " (an option added after this bundle was trained)"
+#: Settings the training loop fills in from the data when a recipe leaves them out (input width,
+#: frame rate, the backbone weights' sha256): their absence from the recipe is no difference.
+FILLED_BY_TRAINING = ("model.params.", "inputs.feature_params.")
 
 
 def _diff_keys(a: Any, b: Any, prefix: str = "") -> list[str]:
     if isinstance(a, dict) and isinstance(b, dict):
         keys = set(a) | set(b)
         return [d for k in keys for d in _diff_keys(a.get(k, ABSENT), b.get(k, ABSENT), f"{prefix}{k}.")]
-    if a == b:
+    if a == b or (a is ABSENT and prefix.startswith(FILLED_BY_TRAINING)):
         return []
     return [prefix.rstrip(".") + (NEWER_OPTION if b is ABSENT else "")]
 

@@ -112,3 +112,16 @@ def test_demo_with_the_bundled_default_model(capsys):
     trained = json.loads((PRETRAINED_DIR / used / "config.json").read_text())["metadata"]["train_speakers"]
     seen = {"ravdess:01", "ravdess:02"} & set(trained)
     assert ("Examples were seen in training" in prose(out)) == bool(seen)
+
+
+def test_refit_models_count_their_validation_speakers_as_training_speakers() -> None:
+    from types import SimpleNamespace
+
+    from voxemo.cli.demo_cmds import speaker_roles
+
+    meta = {"train_speakers": ["a:1"], "val_speakers": ["a:2"], "refit": {"train_speakers": ["a:1", "a:2"]}}
+    recognizer = SimpleNamespace(info=SimpleNamespace(metadata=meta))
+    roles = speaker_roles(recognizer, {"speakers": ["a:3"]})
+    assert roles == {"a:1": "in training", "a:2": "in training", "a:3": "held out"}
+    meta.pop("refit")
+    assert speaker_roles(recognizer, {})["a:2"] == "in validation"

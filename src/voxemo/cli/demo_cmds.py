@@ -77,6 +77,8 @@ def speaker_roles(recognizer: Recognizer, heldout: dict[str, Any]) -> dict[str, 
     """``corpus:speaker`` -> training / validation / held out, from the bundle's own records."""
     meta = recognizer.info.metadata
     roles = {str(s): role for key, role in SPEAKER_ROLES for s in meta.get(key, [])}
+    # A refit model was retrained on the validation speakers too: they are training speakers.
+    roles.update({str(s): "training" for s in (meta.get("refit") or {}).get("train_speakers", [])})
     roles.update({str(s): "held out" for s in heldout.get("speakers", [])})
     # Shown in the "speaker was" column: "in training", "in validation", "held out".
     return {speaker: role if role == "held out" else f"in {role}" for speaker, role in roles.items()}

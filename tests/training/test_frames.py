@@ -345,3 +345,23 @@ def test_cross_validation_runs_a_frames_recipe(tones, tmp_path: Path) -> None:
     results = cross_validate(table, [fold], config, tmp_path, progress=False, model_name="whisper-mlp")
     assert (tmp_path / "results.json").is_file()
     assert results["n"] == len(rows["test"]) and results["ua"] >= 0.9
+
+
+def test_whisper_statistics_pin_the_same_weights(monkeypatch: pytest.MonkeyPatch) -> None:
+    from voxemo.features import get_extractor, whisper
+
+    monkeypatch.setattr(whisper, "weights_identity", lambda spec: (Path("/weights"), "d" * 64))
+    stats = get_extractor("whisper-encoder-stats")
+    assert stats.pinned_params() == {"expected_sha256": "d" * 64}
+    # The pin routes back to the frame extractor's config, where the check happens.
+    pinned = get_extractor("whisper-encoder-stats", **stats.pinned_params())
+    assert pinned.frame_extractor.config.expected_sha256 == "d" * 64
+
+
+def test_feature_models_get_their_extractor_pinned(monkeypatch: pytest.MonkeyPatch) -> None:
+    from voxemo.features.base import FeatureExtractor
+    from voxemo.training.loop import _pin_extractor
+
+    monkeypatch.setattr(FeatureExtractor, "pinned_params", lambda self: {"n_mfcc": 13})
+    inputs = TrainConfig().inputs.replace(utterance_features="mfcc-stats")
+    assert _pin_extractor(inputs, "mfcc-stats").feature_params == {"n_mfcc": 13}

@@ -176,6 +176,10 @@ class StatsExtractor(FeatureExtractor):
     def required_duration(self) -> float:
         return self.frame_extractor.required_duration()
 
+    def pinned_params(self) -> dict[str, Any]:
+        # Statistics of a backbone's frames depend on its weights just as the frames do.
+        return self.frame_extractor.pinned_params()
+
     def feature_names(self) -> list[str]:
         frame_names = self.frame_extractor.feature_names()
         return [f"{name}_{stat}" for stat in self.config.functionals for name in frame_names]

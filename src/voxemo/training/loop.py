@@ -30,7 +30,7 @@ from voxemo.errors import ConfigError, ModelError
 from voxemo.models import EmotionModel, build_model, model_input_kind
 from voxemo.training import augment, calibration, privacy
 from voxemo.training.checkpoint import load_state, save_bundle, save_state
-from voxemo.training.config import TrainConfig
+from voxemo.training.config import InputConfig, TrainConfig
 from voxemo.training.data import (
     LabelEncoder,
     UtteranceData,
@@ -427,7 +427,17 @@ def _resolve_config(config: TrainConfig, train: UtteranceData) -> TrainConfig:
         if len(dims) != 1:
             raise ModelError(f"feature vectors of different lengths {sorted(dims)}; use one extractor")
         model = model.replace(params={**model.params, "input_dim": dims.pop()})
+        config = config.replace(inputs=_pin_extractor(config.inputs, config.inputs.utterance_features))
     return config.replace(labels=labels, model=model)
+
+
+def _pin_extractor(inputs: InputConfig, name: str) -> InputConfig:
+    """``inputs`` with the extractor's pinned params (e.g. the Whisper weights' sha256) merged into
+    ``feature_params``, so a bundle refuses to run on other weights than it was trained with."""
+    from voxemo.features import get_extractor
+
+    extractor = get_extractor(name, **inputs.feature_params)
+    return inputs.replace(feature_params={**inputs.feature_params, **extractor.pinned_params()})
 
 
 def _resolve_frames(config: TrainConfig, train: UtteranceData) -> TrainConfig:
@@ -446,10 +456,9 @@ def _resolve_frames(config: TrainConfig, train: UtteranceData) -> TrainConfig:
         "frame_rate": float(extractor.frame_rate),
         "sample_rate": int(config.inputs.sample_rate),
     }
-    feature_params = {**config.inputs.feature_params, **extractor.pinned_params()}
     return config.replace(
         model=config.model.replace(params=params),
-        inputs=config.inputs.replace(feature_params=feature_params),
+        inputs=_pin_extractor(config.inputs, config.inputs.frame_features),
     )
 
 

@@ -441,11 +441,16 @@ def feature_backend(run: CrossCorpusRun, config: Any, base: TrainingBackend) -> 
     from voxemo.models import model_input_kind
     from voxemo.training.data import UtteranceData, load_utterance_features
 
-    if model_input_kind(config.model) != "features":
+    kind = model_input_kind(config.model)
+    if kind != "features":
+        per_recording = {
+            "frames": "model.params.frame_norm=mean",
+            "waveform": "model.frontend.utterance_norm=mean",
+        }.get(kind, "a per-recording normalisation setting")
         raise ConfigError(
             f"normalisation {run.normalisation!r} standardises utterance feature vectors, but "
-            f"{config.model.name!r} reads waveforms; for spectrogram models use the recipe setting "
-            "model.frontend.utterance_norm=mean (per-recording normalisation) with normalisation 'global'"
+            f"{config.model.name!r} reads {kind}; use the recipe setting {per_recording} "
+            "(per-recording normalisation) with normalisation 'global'"
         )
     paths = run.table["path"].astype(str).tolist()
     matrix = np.stack(load_utterance_features(paths, config.inputs)).astype(np.float64)

@@ -447,26 +447,44 @@ def explain_waveform(
     view = model_view(recognizer, waveform)
     labels = recognizer.labels
     probs = view.scores(view.inputs.unsqueeze(0))[0]
-    emotion = labels[int(np.argmax(probs))]
-    target = emotion if target is None else target
+    target_index = target_position(labels, probs, target)
+    attribution, baseline = attribute(view, target_index, config)
+    common = common_fields(method, labels, probs, target_index, baseline, attribution, duration, path)
+    if view.inputs.dim() == 1:
+        return _feature_explanation(recognizer, view, common, config)
+    return _spectrogram_explanation(view, probs, labels, common, config)
+
+
+def target_position(labels: list[str], probs: np.ndarray, target: str | None) -> int:
+    """Index of the emotion to explain: ``target``, or the predicted one when None."""
+    target = labels[int(np.argmax(probs))] if target is None else target
     if target not in labels:
         raise ModelError(f"cannot explain {target!r}: this model knows {', '.join(labels)}")
-    target_index = labels.index(target)
-    attribution, baseline = attribute(view, target_index, config)
-    common = dict(
+    return labels.index(target)
+
+
+def common_fields(
+    method: str,
+    labels: list[str],
+    probs: np.ndarray,
+    index: int,
+    baseline: np.ndarray,
+    attribution: np.ndarray,
+    duration: float,
+    path: str | None,
+) -> dict[str, Any]:
+    """The :class:`Explanation` fields every model kind fills the same way."""
+    return dict(
         method=method.lower(),
-        target=target,
-        emotion=emotion,
+        target=labels[index],
+        emotion=labels[int(np.argmax(probs))],
         scores={label: float(p) for label, p in zip(labels, probs, strict=True)},
-        target_score=float(probs[target_index]),
-        baseline_score=float(baseline[target_index]),
+        target_score=float(probs[index]),
+        baseline_score=float(baseline[index]),
         attribution=attribution,
         duration_s=duration,
         path=path,
     )
-    if view.inputs.dim() == 1:
-        return _feature_explanation(recognizer, view, common, config)
-    return _spectrogram_explanation(view, probs, labels, common, config)
 
 
 @dataclass(frozen=True)

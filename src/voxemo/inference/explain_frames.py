@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from voxemo.errors import AudioError, ConfigError, ModelError
+from voxemo.errors import AudioError, ConfigError
 from voxemo.registry import Registry
 
 if TYPE_CHECKING:
@@ -213,31 +213,19 @@ def explain_frames(
     config: ExplainConfig,
 ) -> Explanation:
     """Explain a frames model's decision on one 16 kHz waveform over time (see the module doc)."""
-    from voxemo.inference.explain import Explanation
+    from voxemo.inference.explain import Explanation, common_fields, target_position
 
     attribute = frame_method(method)
     view = frame_view(recognizer, waveform)
     labels = recognizer.labels
     probs = view.full_scores()
-    emotion = labels[int(np.argmax(probs))]
-    target = emotion if target is None else target
-    if target not in labels:
-        raise ModelError(f"cannot explain {target!r}: this model knows {', '.join(labels)}")
-    index = labels.index(target)
+    index = target_position(labels, probs, target)
     attribution, baseline = attribute(view, index, config)
     duration = waveform.size / recognizer.sample_rate
     log_mel, log_mel_times, mel_frequencies = display_log_mel(waveform, recognizer.sample_rate)
     return Explanation(
         kind="frames",
-        method=method.lower(),
-        target=target,
-        emotion=emotion,
-        scores={label: float(p) for label, p in zip(labels, probs, strict=True)},
-        target_score=float(probs[index]),
-        baseline_score=float(baseline[index]),
-        attribution=attribution,
-        duration_s=duration,
-        path=path,
+        **common_fields(method, labels, probs, index, baseline, attribution, duration, path),
         log_mel=log_mel,
         log_mel_times=log_mel_times,
         mel_frequencies=mel_frequencies,

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from tests.conftest import SR, dataset_root, speechlike
-from tests.inference.bundles import untrained_bundle
+from tests.inference.bundles import fit_tiny, untrained_bundle
 from voxemo.cli import main
 from voxemo.errors import AudioError, ModelError, RegistryError, VoxemoError
 from voxemo.inference import Recognizer, load_model
@@ -72,19 +72,7 @@ def real_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     model = build_model(config.model, len(LABELS))
     model.fit_normalizer(waves)
     x, lengths = pad_waveforms(waves)
-    y = torch.tensor(targets)
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    rng = np.random.default_rng(0)
-    model.train()
-    for _ in range(120):
-        batch = torch.from_numpy(rng.choice(len(waves), size=12, replace=False))
-        loss = torch.nn.functional.cross_entropy(model(x[batch], lengths[batch]), y[batch])
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    model.eval()
-    with torch.no_grad():
-        accuracy = (model(x, lengths).argmax(dim=1) == y).float().mean().item()
+    accuracy = fit_tiny(model, x, lengths, torch.tensor(targets), steps=120, batch_size=12, lr=3e-3)
     # Faithfulness of explanations of a model that learned nothing would prove nothing.
     assert accuracy >= 0.9, f"the test model did not learn its training clips (accuracy {accuracy:.2f})"
     return save_bundle(tmp_path_factory.mktemp("explain") / "real-cnn", model, config, LABELS)

@@ -20,6 +20,7 @@ import pytest
 import torch
 
 from tests.conftest import SR, dataset_root, speechlike
+from tests.inference.bundles import fit_tiny
 from voxemo.errors import ConfigError
 from voxemo.inference import Recognizer, load_model
 from voxemo.inference.explain import Explanation, deletion_check, explain_waveform
@@ -71,19 +72,7 @@ def train_frames_bundle(
     model = build_model(config.model, len(labels))
     model.fit_normalizer(frames)
     x, lengths = pad_frames(frames)
-    y = torch.tensor(targets)
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    rng = np.random.default_rng(0)
-    model.train()
-    for _ in range(steps):
-        batch = torch.from_numpy(rng.choice(len(frames), size=16, replace=False))
-        loss = torch.nn.functional.cross_entropy(model(x[batch], lengths[batch]), y[batch])
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    model.eval()
-    with torch.no_grad():
-        accuracy = (model(x, lengths).argmax(dim=1) == y).float().mean().item()
+    accuracy = fit_tiny(model, x, lengths, torch.tensor(targets), steps=steps, batch_size=16, lr=3e-3)
     # Explanations of a model that learned nothing would prove nothing.
     assert accuracy >= 0.95, f"the test head did not learn its training clips (accuracy {accuracy:.2f})"
     return save_bundle(folder, model, config, labels)

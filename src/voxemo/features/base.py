@@ -106,6 +106,10 @@ class FeatureExtractor(ABC):
         """
         return {}
 
+    def load_dependencies(self) -> None:  # noqa: B027 (a hook: most extractors need nothing)
+        """Load now what extraction needs (optional packages, model weights), so a missing extra
+        fails here with its install hint rather than on the first file. Default: nothing to load."""
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.config!r})"
 

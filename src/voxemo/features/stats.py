@@ -180,6 +180,9 @@ class StatsExtractor(FeatureExtractor):
         # Statistics of a backbone's frames depend on its weights just as the frames do.
         return self.frame_extractor.pinned_params()
 
+    def load_dependencies(self) -> None:
+        self.frame_extractor.load_dependencies()
+
     def feature_names(self) -> list[str]:
         frame_names = self.frame_extractor.feature_names()
         return [f"{name}_{stat}" for stat in self.config.functionals for name in frame_names]

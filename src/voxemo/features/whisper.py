@@ -130,6 +130,10 @@ class WhisperEncoderFeatures(FeatureExtractor):
         _, sha256 = weights_identity(self.spec)
         return {"expected_sha256": sha256}
 
+    def load_dependencies(self) -> None:
+        """Load the encoder (shared in the process, so the first extraction reuses it)."""
+        _ = self.encoder
+
     def metadata(self) -> dict[str, Any]:
         """Provenance of the features (backend, weights folder and sha256, sizes) for reports."""
         return {"extractor": self.name, "config": self.config.to_dict(), **self.encoder.metadata()}

@@ -140,18 +140,24 @@ def _display_map(explanation: Explanation) -> np.ndarray:
 
 
 def _outline(ax: Any, region: Any, hop: float) -> None:
-    from matplotlib.patches import Rectangle
-
     band_lo, band_hi = region.bands
     frame_lo, frame_hi = region.frames
     corner = (frame_lo * hop - hop / 2, band_lo - 0.5)
     size = ((frame_hi - frame_lo) * hop, band_hi - band_lo)
+    _numbered_box(ax, corner, size, region.rank, (corner[0] + hop, corner[1] + size[1] - 0.8))
+
+
+def _numbered_box(
+    ax: Any, corner: tuple[float, float], size: tuple[float, float], rank: int, label_at: tuple[float, float]
+) -> None:
+    """A region's outline (yellow on black, visible on any colour map) and its rank number."""
+    from matplotlib.patches import Rectangle
+
     ax.add_patch(Rectangle(corner, *size, fill=False, edgecolor="black", linewidth=3.2))
     ax.add_patch(Rectangle(corner, *size, fill=False, edgecolor="#ffd60a", linewidth=1.6))
     ax.text(
-        corner[0] + hop,
-        corner[1] + size[1] - 0.8,
-        str(region.rank),
+        *label_at,
+        str(rank),
         color="black",
         fontsize=9,
         fontweight="bold",
@@ -244,7 +250,6 @@ def _draw_time(plt: Any, explanation: Explanation) -> Any:
 
 
 def _draw_display_spectrogram(ax: Any, explanation: Explanation) -> None:
-    from matplotlib.patches import Rectangle
 
     log_mel, times = explanation.log_mel, explanation.log_mel_times
     hop = float(times[1] - times[0]) if times.size > 1 else 0.01
@@ -253,19 +258,7 @@ def _draw_display_spectrogram(ax: Any, explanation: Explanation) -> None:
     ax.imshow(log_mel, origin="lower", aspect="auto", cmap="gray", extent=extent)
     for region in explanation.regions:
         corner, size = (region.start_s, -0.5), (region.end_s - region.start_s, n_mels)
-        ax.add_patch(Rectangle(corner, *size, fill=False, edgecolor="black", linewidth=3.2))
-        ax.add_patch(Rectangle(corner, *size, fill=False, edgecolor="#ffd60a", linewidth=1.6))
-        ax.text(
-            region.start_s + 0.01,
-            n_mels - 1.5,
-            str(region.rank),
-            color="black",
-            fontsize=9,
-            fontweight="bold",
-            ha="left",
-            va="top",
-            bbox={"boxstyle": "round,pad=0.15", "facecolor": "#ffd60a", "edgecolor": "none"},
-        )
+        _numbered_box(ax, corner, size, region.rank, (region.start_s + 0.01, n_mels - 1.5))
     _frequency_axis(ax, explanation.mel_frequencies)
     ax.set_title("spectrogram (for orientation; the model hears its frame embeddings)", fontsize=9)
 

@@ -378,10 +378,11 @@ def _load_default(backend: str, config: InferenceConfig | None, options: dict[st
         return _load_fallback(reason, backend, config, options, cause=None)
     try:
         recognizer = Recognizer.from_bundle(location, backend=backend, config=config, **options)
-        if recognizer.info.input_kind == "frames":
-            # Backbones load their packages on first use: score one faint clip now so a missing
-            # extra shows here, where the fast model can stand in, not at the user's first file.
-            recognizer.probabilities(_faint_noise(recognizer.info.min_samples))
+        extractor = getattr(recognizer.backend, "feature_extractor", None)
+        if extractor is not None:
+            # Backbones load their packages on first use: load them now so a missing extra shows
+            # here, where the fast model can stand in, not at the user's first file.
+            extractor.load_dependencies()
         return recognizer
     except FeatureError as exc:
         extra = missing_extra(exc)
@@ -389,10 +390,6 @@ def _load_default(backend: str, config: InferenceConfig | None, options: dict[st
             raise
         reason = f"the default model needs pip install 'voxemo[{extra}]'"
         return _load_fallback(reason, backend, config, options, cause=exc)
-
-
-def _faint_noise(samples: int) -> np.ndarray:
-    return (1e-3 * np.random.default_rng(0).standard_normal(max(samples, 1))).astype(np.float32)
 
 
 def _load_fallback(

@@ -5,9 +5,11 @@
     python benchmarks/accuracy.py --corpora emodb --models crnn    # one recipe on one corpus
     python benchmarks/accuracy.py --collect-only                   # rebuild the tables from finished runs
 
-Models are ``baseline`` (eGeMAPS + RBF-SVM, hyper-parameters by inner speaker-grouped CV) and every
-training recipe ``recipes/<name>.yaml``. Each run lives in ``benchmarks/runs/<corpus>/<model>/``
-(gitignored) and resumes fold by fold. Finished runs are collected into
+Models are the classical baselines ``baseline`` (eGeMAPS + RBF-SVM) and ``baseline-functionals``
+(the large ``combined`` functionals set + linear SVM), both with hyper-parameters by inner
+speaker-grouped CV, every training recipe ``recipes/<name>.yaml``, and the late fusions in
+``FUSIONS`` (mean of calibrated probabilities of finished runs). Each run lives in
+``benchmarks/runs/<corpus>/<model>/`` (gitignored) and resumes fold by fold. Finished runs are collected into
 ``benchmarks/results/accuracy.json`` and rendered as a markdown table into README.md between
 ``<!-- accuracy-table:start -->`` and ``<!-- accuracy-table:end -->`` (and
 ``benchmarks/results/accuracy.md``).
@@ -40,6 +42,18 @@ CORPORA = {
     "emovo": "leave one speaker out",
 }
 BASELINE = "baseline"
+#: Classical baselines: name -> BaselineConfig options. ``baseline-functionals`` is the stronger
+#: reference: a linear SVM on the 1346-value ``combined`` set, the analogue of ComParE + linear SVM.
+BASELINES: dict[str, dict[str, Any]] = {
+    BASELINE: {},
+    "baseline-functionals": {"features": "combined", "kernel": "linear", "C": (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)},
+}
+
+
+#: Late fusions: name -> member runs whose calibrated probabilities are averaged fold by fold
+#: (voxemo.evaluation.fusion). Equal weights, nothing tuned; the members must have finished.
+#: The pair is the main spectrogram recipe with the main functionals recipe, fixed in advance.
+FUSIONS: dict[str, tuple[str, ...]] = {"fusion-cnn-functionals": ("cnn", "mlp-functionals")}
 
 
 def recipe_names() -> list[str]:
@@ -75,10 +89,14 @@ def run_one(corpus: str, model: str, resume: bool) -> dict[str, Any]:
     out = RUNS / corpus / model
     protocol = f"{CORPORA[corpus]}, {len(folds)} folds"
     print(f"== {corpus} / {model}: {len(table)} utterances, {protocol} -> {out}", flush=True)
-    if model == BASELINE:
+    if model in FUSIONS:
+        from voxemo.evaluation.fusion import fuse_runs
+
+        return fuse_runs([RUNS / corpus / member for member in FUSIONS[model]], out)
+    if model in BASELINES:
         from voxemo.evaluation.baseline import BaselineConfig, run_baseline
 
-        config = BaselineConfig()
+        config = BaselineConfig(**BASELINES[model])
         features, feature_seconds = feature_matrix(corpus, table, config.features)
         results = run_baseline(
             table, features, folds, config=config, out_dir=out, protocol_name=protocol, resume=resume
@@ -124,7 +142,7 @@ def collect() -> dict[str, Any]:
             }
         )
     order = {name: i for i, name in enumerate(CORPORA)}
-    rows.sort(key=lambda r: (order.get(r["corpus"], 99), r["model"] != BASELINE, r["model"]))
+    rows.sort(key=lambda r: (order.get(r["corpus"], 99), r["model"] not in BASELINES, r["model"]))
     return {
         "generated": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "voxemo_version": __version__,
@@ -170,8 +188,12 @@ def render_table(summary: dict[str, Any]) -> str:
         "UA = unweighted average recall (balanced accuracy), WA = accuracy, both over the pooled test "
         "predictions of all folds; ± is the standard deviation of per-fold UA. No speaker is ever in "
         "training and test; normalisation and model selection see training speakers only. "
-        "`baseline` = eGeMAPS v02 + RBF-SVM (C, gamma by inner speaker-grouped CV), its wall time "
-        "includes feature extraction. Wall time is on a 2-core machine that other jobs shared during "
+        "`baseline` = eGeMAPS v02 + RBF-SVM (C, gamma by inner speaker-grouped CV); "
+        "`baseline-functionals` = the 1346-value `combined` set + linear SVM (C by inner CV), the "
+        "analogue of ComParE + linear SVM; baseline wall times include feature extraction. "
+        "`fusion-cnn-functionals` = mean of the calibrated probabilities of `cnn` and `mlp-functionals`, "
+        "fold by fold, equal weights (its wall time is its members'). "
+        "Wall time is on a 2-core machine that other jobs shared during "
         "these runs (neural recipes train with `num_threads` from the recipe): an upper bound. "
         "DP ε (δ): differentially private training (DP-SGD, `-dp<ε>` recipes), the largest epsilon "
         "any fold's model spent for its training speakers (see docs/privacy.md); – = no DP. "
@@ -205,7 +227,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--corpora", nargs="+", default=list(CORPORA), choices=list(CORPORA))
     parser.add_argument(
-        "--models", nargs="+", default=None, help=f"{BASELINE} and/or recipe names (default: all)"
+        "--models",
+        nargs="+",
+        default=None,
+        help=f"{', '.join(BASELINES)}, recipe names and/or {', '.join(FUSIONS)} (default: all)",
     )
     parser.add_argument("--no-resume", action="store_true", help="recompute finished folds")
     parser.add_argument(
@@ -219,10 +244,11 @@ def main(argv: list[str] | None = None) -> int:
     from voxemo.errors import VoxemoError
 
     if not args.collect_only:
-        models = args.models or [BASELINE, *recipe_names()]
-        unknown = sorted(set(models) - {BASELINE, *recipe_names()})
+        known = [*BASELINES, *recipe_names(), *FUSIONS]  # fusions last: their members run first
+        models = args.models or known
+        unknown = sorted(set(models) - set(known))
         if unknown:
-            print(f"unknown model(s) {', '.join(unknown)}; known: {BASELINE}, {', '.join(recipe_names())}")
+            print(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(known)}")
             return 2
         missing = [c for c in args.corpora if not (DATASETS / c).is_dir()]
         if missing:

@@ -87,3 +87,16 @@ def test_bad_model_configs_raise() -> None:
         build_model(ModelConfig(name="mlp"), 3)
     with pytest.raises(ModelError, match="2 classes"):
         build_model(ModelConfig(name="cnn"), 1)
+
+
+def test_mlp_clips_standardised_inputs_and_drops_inputs_only_in_training() -> None:
+    params = {"input_dim": 4, "clip": 2.0, "input_dropout": 0.5, "hidden": [8]}
+    model = build_model(ModelConfig(name="mlp", params=params), 3)
+    model.fit_normalizer([np.zeros(4), np.ones(4) * 2])  # mean 1, std 1
+    z, _ = model.encode_input(torch.tensor([[1.0, 2.0, 100.0, -100.0]]), None)
+    assert z.tolist() == [[0.0, 1.0, 2.0, -2.0]]
+    model.eval()
+    x = torch.randn(2, 4)
+    assert torch.equal(model(x, None), model(x, None))  # no input dropout at inference
+    with pytest.raises(ConfigError, match="input_dropout"):
+        build_model(ModelConfig(name="mlp", params={"input_dim": 4, "input_dropout": 1.0}), 3)

@@ -103,7 +103,9 @@ def make_search(config: BaselineConfig, cv: BaseCrossValidator) -> GridSearchCV:
             ("svm", SVC(kernel=config.kernel, class_weight=config.class_weight)),
         ]
     )
-    grid = {"svm__C": list(config.C), "svm__gamma": list(config.gamma)}
+    grid: dict[str, list[float]] = {"svm__C": list(config.C)}
+    if config.kernel != "linear":  # a linear kernel has no gamma: searching it would only repeat fits
+        grid["svm__gamma"] = list(config.gamma)
     return GridSearchCV(pipeline, grid, scoring="balanced_accuracy", cv=cv, refit=True, n_jobs=config.n_jobs)
 
 
@@ -168,7 +170,7 @@ def run_baseline(
             train_speakers=sorted(set(speakers[train].tolist())),
             extra={
                 "C": search.best_params_["svm__C"],
-                "gamma": search.best_params_["svm__gamma"],
+                "gamma": search.best_params_.get("svm__gamma"),
                 "inner_cv_ua": float(search.best_score_),
             },
         )

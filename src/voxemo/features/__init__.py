@@ -9,7 +9,7 @@ Importing this package registers every built-in extractor in :data:`FEATURES`::
     vectors = extract_many(paths, "egemaps")        # list of (88,) arrays, cached on disk
 """
 
-from voxemo.features import egemaps, prosody, spectral, whisper  # noqa: F401  (registers the built-ins)
+from voxemo.features import combined, egemaps, prosody, spectral, whisper  # noqa: F401  (registers the built-ins)
 from voxemo.features.base import FeatureExtractor
 from voxemo.features.egemaps import EGeMAPS
 from voxemo.features.extract import (

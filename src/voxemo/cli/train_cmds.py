@@ -235,3 +235,27 @@ def _evaluate_cross_corpus(train, test, roots, out, recipe, baseline, classes, n
         normalisation=normalisation,
         resume=resume,
     )
+
+
+@app.command("ensemble")
+def ensemble_command(
+    members: list[Path] = typer.Argument(..., help="Two or more trained bundle folders (same emotions)."),
+    out: Path = typer.Option(..., "--out", "-o", help="New folder for the ensemble (members are copied in)."),
+    weights: str | None = typer.Option(
+        None, "--weights", help="Comma-separated weight per member (default: equal)."
+    ),
+) -> None:
+    """Combine trained models into one that averages their calibrated probabilities."""
+    from voxemo.errors import ConfigError
+    from voxemo.inference.ensemble import write_ensemble
+
+    values = None
+    if weights is not None:
+        try:
+            values = [float(w) for w in weights.split(",")]
+        except ValueError:
+            raise ConfigError(f"--weights expects numbers separated by commas, got {weights!r}") from None
+    written = write_ensemble(members, out, values)
+    console.print(
+        f"wrote ensemble {written} of {len(members)} models; use it with `voxemo predict --model {written}`"
+    )

@@ -111,11 +111,17 @@ class TorchBackend:
 
 @BACKENDS.register("torch")
 def _torch_backend(location: Path) -> InferenceBackend:
-    return TorchBackend.from_path(location)
+    from voxemo.inference.ensemble import EnsembleBackend, is_ensemble
+
+    return EnsembleBackend.from_path(location) if is_ensemble(location) else TorchBackend.from_path(location)
 
 
 @BACKENDS.register("onnx")
 def _onnx_backend(location: Path) -> InferenceBackend:
+    from voxemo.inference.ensemble import is_ensemble
+
+    if is_ensemble(location):
+        raise ModelError(f"{location} is an ensemble of torch bundles; load it with backend='torch'")
     # voxemo.export sits downstream of inference; import it only when asked for.
     from voxemo.export.runtime import OnnxBackend
 

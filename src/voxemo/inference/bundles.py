@@ -20,6 +20,8 @@ FALLBACK_MODEL = "fast"
 #: Names users may pass for the bundled models (each a folder under PRETRAINED_DIR).
 BUNDLED_NAMES = ("default", "fast", "accurate")
 CONFIG_FILE = "config.json"
+#: Marks an ensemble folder (voxemo.inference.ensemble), which holds member bundles.
+ENSEMBLE_FILE = "ensemble.json"
 #: Metadata key of a bundle holding its recommended uncertainty threshold.
 THRESHOLD_KEY = "uncertainty_threshold"
 
@@ -52,7 +54,7 @@ def resolve_model(model: str | Path | None = None) -> Path:
         return folder
     path = Path(name).expanduser()
     if path.is_dir():
-        if not (path / CONFIG_FILE).is_file():
+        if not (path / CONFIG_FILE).is_file() and not (path / ENSEMBLE_FILE).is_file():
             raise ModelError(f"{path} is not a model bundle: {CONFIG_FILE} is missing")
         return path
     if path.is_file():

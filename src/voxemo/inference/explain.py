@@ -288,6 +288,11 @@ def torch_model(recognizer: Recognizer) -> Any:
     """The recogniser's torch ``EmotionModel``; a ModelError when it runs another backend."""
     backend = recognizer.backend
     model = getattr(backend, "model", None)
+    if getattr(backend, "members", None) is not None:
+        raise ModelError(
+            "an ensemble has no single network to explain; explain one of its members "
+            "(the bundle folders under members/ in the ensemble folder)"
+        )
     if model is None or not hasattr(model, "classify"):
         raise ModelError(
             f"explanations need the torch backend; this recogniser runs {type(backend).__name__}. "

@@ -74,3 +74,51 @@ def test_readme_without_markers_gets_a_section_and_missing_readme_is_left_alone(
     bench.README.write_text("# title\n")
     bench.publish()
     assert "## Accuracy\n\n<!-- accuracy-table:start -->" in bench.README.read_text()
+
+
+def test_summary_picks_the_best_row_of_each_kind_against_the_target(bench: ModuleType) -> None:
+    _fake_run(bench.RUNS, "emodb", "baseline", correct=6)
+    _fake_run(bench.RUNS, "emodb", "baseline-functionals", correct=7)
+    _fake_run(bench.RUNS, "emodb", "cnn", correct=8)
+    _fake_run(bench.RUNS, "emodb", "mlp-functionals", correct=5)
+    _fake_run(bench.RUNS, "emodb", "whisper-attn", correct=10)
+    summary = bench.render_summary(bench.collect())
+    assert "| emodb | baseline-functionals 70.0 % | cnn 80.0 % | 80 % | whisper-attn 100.0 % |" in summary
+    assert "| ravdess | – | – | 65 % | – |" in summary
+    assert [bench.model_family(m) for m in ("baseline", "fusion-cnn-functionals", "accurate")] == [
+        "classical",
+        "scratch",
+        "pretrained",
+    ]
+
+
+def _member_run(runs: Path, model: str, p_angry: list[float]) -> None:
+    truth = ["angry", "sad"] * 2
+    probs = np.array([[p, 1 - p] for p in p_angry])
+    pred = ["angry" if p > 0.5 else "sad" for p in p_angry]
+    fold = report.FoldPredictions("f1", ["angry", "sad"], list("abcd"), ["s1"] * 4, truth, pred, probs=probs)
+    report.save_fold(fold, runs / "emodb" / model / report.fold_dir_name(0), "fp")
+    protocol = report.protocol_description(
+        "emodb",
+        "leave one speaker out, 1 folds",
+        [SimpleNamespace(name="f1", test=np.arange(4))],
+        pd.DataFrame({"speaker": ["s1"] * 4}),
+        ["angry", "sad"],
+    )
+    report.write_results(
+        report.build_results([fold], protocol, {"name": model}), runs / "emodb" / model / "results.json"
+    )
+
+
+def test_fusion_rows_come_from_finished_member_runs(bench: ModuleType) -> None:
+    from voxemo.errors import VoxemoError
+
+    with pytest.raises(VoxemoError, match="unfinished run"):
+        bench.run_one("emodb", "fusion-cnn-functionals", resume=True)
+    _member_run(bench.RUNS, "cnn", [0.9, 0.6, 0.4, 0.1])  # right on clips a, d; wrong on b, c
+    _member_run(bench.RUNS, "mlp-functionals", [0.4, 0.1, 0.9, 0.6])  # right on b, c; wrong on a, d
+    results = bench.run_one("emodb", "fusion-cnn-functionals", resume=True)
+    assert results["model"]["members_ua"] == [0.5, 0.5]
+    assert results["ua"] == 1.0
+    row = next(r for r in bench.collect()["runs"] if r["model"] == "fusion-cnn-functionals")
+    assert row["ua"] == 1.0 and row["protocol"] == "leave one speaker out, 1 folds"

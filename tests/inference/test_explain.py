@@ -321,6 +321,26 @@ def test_feature_model_explained_by_cues(prosody_recognizer: Recognizer, method:
     assert (tmp_path / "cues.png").stat().st_size > 10_000
 
 
+def test_feature_values_are_the_raw_features_even_when_the_model_clips(tmp_path: Path):
+    from voxemo.audio import load_audio
+    from voxemo.features import get_extractor
+    from voxemo.models import ModelConfig, build_model
+    from voxemo.training import TrainConfig
+    from voxemo.training.checkpoint import save_bundle
+
+    params = {"input_dim": 38, "hidden": [8], "clip": 0.5}
+    config = TrainConfig(model=ModelConfig(name="mlp", params=params))
+    config.inputs.utterance_features = "prosody"
+    model = build_model(config.model, 3)
+    extractor = get_extractor("prosody")
+    vectors = [extractor.extract(load_audio(path)) for path in sorted(EXAMPLES.glob("*.flac"))]
+    model.fit_normalizer(vectors)
+    recognizer = load_model(save_bundle(tmp_path / "b", model.eval(), config, ["angry", "happy", "sad"]))
+    e = recognizer.explain(EXAMPLES / "angry_actor01.flac", method="occlusion")
+    raw = extractor.extract(load_audio(EXAMPLES / "angry_actor01.flac"))
+    np.testing.assert_allclose(e.feature_values, raw, rtol=1e-5)  # not the clipped model inputs
+
+
 # ---------------------------------------------------------------------- command line
 
 

@@ -262,12 +262,19 @@ class ModelView:
     """
 
     def __init__(
-        self, model: Any, inputs: torch.Tensor, lengths: torch.Tensor | None, temperature: float
+        self,
+        model: Any,
+        inputs: torch.Tensor,
+        lengths: torch.Tensor | None,
+        temperature: float,
+        raw: torch.Tensor | None = None,
     ) -> None:
         self.model = model
         self.inputs = inputs
         self.lengths = lengths
         self.temperature = temperature
+        #: What the model was given before encoding (a feature model's raw feature vector).
+        self.raw = raw
 
     def probabilities(self, batch: torch.Tensor) -> torch.Tensor:
         """(B, *inputs.shape) -> (B, C) calibrated probabilities (differentiable)."""
@@ -320,7 +327,7 @@ def model_view(recognizer: Recognizer, waveform: np.ndarray) -> ModelView:
     model.eval()
     with torch.no_grad():
         encoded, encoded_lengths = model.encode_input(x, lengths)
-    return ModelView(model, encoded[0].detach(), encoded_lengths, recognizer.info.temperature)
+    return ModelView(model, encoded[0].detach(), encoded_lengths, recognizer.info.temperature, raw=x[0])
 
 
 # ---------------------------------------------------------------------- attribution methods
@@ -625,10 +632,9 @@ def _feature_explanation(
             f"the feature extractor names {len(names)} features but the model takes {attribution.size}; "
             "the bundle does not match its feature settings: retrain or re-export it"
         )
-    standardised = view.inputs.double().numpy()
-    mean = view.model.feature_mean.double().numpy()
-    std = view.model.feature_std.double().numpy()
-    raw = standardised * std + mean
+    # From the raw vector, not view.inputs: the model may clip its standardised inputs.
+    raw = view.raw.double().numpy()
+    standardised = (raw - view.model.feature_mean.double().numpy()) / view.model.feature_std.double().numpy()
     return Explanation(
         kind="features",
         feature_names=names,

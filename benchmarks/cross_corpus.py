@@ -77,6 +77,18 @@ VARIANTS = {
             ("balance=corpus",),
             description="MLP on eGeMAPS + corpus-balanced batches + per-corpus standardisation",
         ),
+        Variant(
+            "mlp-functionals",
+            "mlp-functionals",
+            description="MLP on the 1346-value `combined` functionals set",
+        ),
+        Variant(
+            "mlp-functionals-robust",
+            "mlp-functionals",
+            "corpus",
+            ("balance=corpus",),
+            description="MLP on the functionals set + corpus-balanced batches + per-corpus standardisation",
+        ),
         Variant("cnn", "cnn", description="CNN on log-mel"),
         Variant(
             "cnn-robust",

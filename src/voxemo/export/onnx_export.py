@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from voxemo.errors import ConfigError, ModelError
-from voxemo.inference.bundles import ENSEMBLE_FILE, BundleInfo, resolve_model
+from voxemo.inference.bundles import BundleInfo, is_ensemble, resolve_model
 from voxemo.registry import Registry
 
 METADATA_KEY = "voxemo"
@@ -241,7 +241,7 @@ def export_onnx(
     location = resolve_model(model)
     if location.suffix.lower() == ".onnx":
         raise ModelError(f"{location} is already an ONNX model; export from a bundle folder")
-    if (location / ENSEMBLE_FILE).is_file():
+    if is_ensemble(location):
         raise ModelError(
             f"{location} is an ensemble: its members have no single ONNX graph together; "
             "export each member (the bundle folders under members/) on its own"

@@ -74,12 +74,9 @@ class Combined(FeatureExtractor):
         if unused:
             raise ConfigError(f"{self.name}: part_params for {sorted(unused)}, which are not among the parts")
 
-    def extract(self, samples: np.ndarray, sample_rate: int = 16_000) -> np.ndarray:
-        # Each part prepares (resamples, checks) the signal itself, at its own rate.
-        self.prepare(samples, sample_rate)
-        return self._check_output(np.concatenate([p.extract(samples, sample_rate) for p in self.parts]))
-
     def compute(self, x: np.ndarray) -> np.ndarray:
+        # The signal is decoded and resampled once (to config.sample_rate) for all parts; a part
+        # working at another rate resamples from there.
         return np.concatenate([part.extract(x, int(self.config.sample_rate)) for part in self.parts])
 
     def required_duration(self) -> float:

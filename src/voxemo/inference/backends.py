@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from voxemo.errors import ModelError
-from voxemo.inference.bundles import BundleInfo
+from voxemo.inference.bundles import BundleInfo, is_ensemble
 from voxemo.registry import Registry
 
 
@@ -111,15 +111,13 @@ class TorchBackend:
 
 @BACKENDS.register("torch")
 def _torch_backend(location: Path) -> InferenceBackend:
-    from voxemo.inference.ensemble import EnsembleBackend, is_ensemble
+    from voxemo.inference.ensemble import EnsembleBackend
 
     return EnsembleBackend.from_path(location) if is_ensemble(location) else TorchBackend.from_path(location)
 
 
 @BACKENDS.register("onnx")
 def _onnx_backend(location: Path) -> InferenceBackend:
-    from voxemo.inference.ensemble import is_ensemble
-
     if is_ensemble(location):
         raise ModelError(f"{location} is an ensemble of torch bundles; load it with backend='torch'")
     # voxemo.export sits downstream of inference; import it only when asked for.

@@ -54,7 +54,7 @@ def resolve_model(model: str | Path | None = None) -> Path:
         return folder
     path = Path(name).expanduser()
     if path.is_dir():
-        if not (path / CONFIG_FILE).is_file() and not (path / ENSEMBLE_FILE).is_file():
+        if not (path / CONFIG_FILE).is_file() and not is_ensemble(path):
             raise ModelError(f"{path} is not a model bundle: {CONFIG_FILE} is missing")
         return path
     if path.is_file():
@@ -65,6 +65,11 @@ def resolve_model(model: str | Path | None = None) -> Path:
         f"model {name!r} not found: give a bundled name ({', '.join(bundled_names())}), "
         "a bundle folder or an exported .onnx file"
     )
+
+
+def is_ensemble(location: str | Path) -> bool:
+    """Whether ``location`` is an ensemble folder (see voxemo.inference.ensemble)."""
+    return (Path(location) / ENSEMBLE_FILE).is_file()
 
 
 def bundle_input_kind(folder: Path) -> str:

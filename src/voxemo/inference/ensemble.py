@@ -29,10 +29,6 @@ ENSEMBLE_FORMAT = "voxemo-ensemble"
 MEMBERS_DIR = "members"
 
 
-def is_ensemble(location: str | Path) -> bool:
-    return (Path(location) / ENSEMBLE_FILE).is_file()
-
-
 class EnsembleBackend:
     """Mean of the members' calibrated probabilities, in the first member's label order."""
 
